@@ -1,0 +1,1 @@
+"""iwkspec: loader, validator and typed model of the iwkit spec language (docs/spec-language.md)."""

@@ -1,0 +1,511 @@
+"""Parses spec/*.iws into the model, then checks it. Every mistake is a SpecError with file:line."""
+import os
+import re
+
+from .lexer import SpecError, tokenize
+from .model import (At, Bin, Cond, Const, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
+                    Rest, Spec, Unit, expr_const_value, expr_has, expr_names)
+
+LOWER_ID = re.compile(r"^[a-z_][a-z0-9_]*$")
+UPPER_ID = re.compile(r"^[A-Z][A-Z0-9_]*$")
+UINT_TYPE = re.compile(r"^u([0-9]+)(le)?$")
+KEYWORDS = {"layer", "const", "enum", "header", "bytes", "pad", "in", "when", "rest", "at", "tx"}
+MAX_FIXED_ARRAY = 64
+
+
+class Parser:
+    """Recursive-descent parser for one file."""
+
+    def __init__(self, src, filename):
+        self.tokens = tokenize(src, filename)
+        self.pos = 0
+        self.filename = filename
+
+    # -- token helpers
+    def peek(self, k=0):
+        return self.tokens[min(self.pos + k, len(self.tokens) - 1)]
+
+    def next(self):
+        tok = self.peek()
+        self.pos += 1
+        return tok
+
+    def is_punct(self, text, k=0):
+        tok = self.peek(k)
+        return tok.kind == "punct" and tok.text == text
+
+    def is_word(self, text, k=0):
+        tok = self.peek(k)
+        return tok.kind == "ident" and tok.text == text
+
+    def expect_punct(self, text, what=""):
+        tok = self.next()
+        if tok.kind != "punct" or tok.text != text:
+            found = tok.text or "end of file"
+            raise SpecError(tok.loc, f"expected '{text}'{what} but found '{found}'")
+        return tok
+
+    def expect_ident(self, what):
+        tok = self.next()
+        if tok.kind != "ident":
+            raise SpecError(tok.loc, f"expected {what} but found '{tok.text or 'end of file'}'")
+        return tok
+
+    def optional_ref(self):
+        if self.peek().kind == "ref":
+            return self.next().value
+        return None
+
+    def optional_doc(self):
+        if self.peek().kind == "string":
+            return self.next().value
+        return ""
+
+    # -- file
+    def parse_file(self):
+        first = self.peek()
+        if not self.is_word("layer"):
+            raise SpecError(first.loc, "a spec file must start with 'layer NAME @\"RFC ...\" \"title\";'")
+        layer = self.parse_layer()
+        while self.peek().kind != "eof":
+            tok = self.peek()
+            if self.is_word("const"):
+                c = self.parse_const()
+                c.layer = layer
+                layer.consts.append(c)
+            elif self.is_word("enum"):
+                e = self.parse_enum()
+                e.layer = layer
+                layer.enums.append(e)
+            elif self.is_word("header"):
+                h = self.parse_header()
+                h.layer = layer
+                layer.headers.append(h)
+            elif self.is_word("layer"):
+                raise SpecError(tok.loc, "only one 'layer' per file (one protocol layer per file)")
+            else:
+                raise SpecError(tok.loc, f"expected 'const', 'enum' or 'header' but found '{tok.text}'")
+        return layer
+
+    def parse_layer(self):
+        tok = self.next()
+        name = self.expect_ident("a layer name")
+        ref = self.optional_ref()
+        doc = self.optional_doc()
+        self.expect_punct(";", " after the layer")
+        if ref is None:
+            raise SpecError(tok.loc, f"layer '{name.text}' needs a reference such as @\"RFC 5044\"")
+        return Layer(name.text, ref, doc, self.filename, tok.loc)
+
+    def parse_const(self):
+        tok = self.next()
+        name = self.expect_ident("a constant name")
+        self.expect_punct("=", " after the constant name")
+        vtok = self.next()
+        if vtok.kind == "int":
+            value = vtok.value
+        elif vtok.kind == "string":
+            value = vtok.value.encode("latin-1")
+        else:
+            raise SpecError(vtok.loc, "a constant is a number or a string")
+        ref = self.optional_ref()
+        doc = self.optional_doc()
+        self.expect_punct(";", " after the constant")
+        return Const(name.text, value, ref, doc, tok.loc)
+
+    def parse_enum(self):
+        tok = self.next()
+        name = self.expect_ident("an enum name")
+        self.expect_punct(":", " after the enum name (enum NAME : uN)")
+        ttok = self.expect_ident("the enum's type uN")
+        bits = self.uint_bits(ttok, allow_le=False)
+        ref = self.optional_ref()
+        doc = self.optional_doc()
+        if ref is None:
+            raise SpecError(tok.loc, f"enum '{name.text}' needs a reference such as @\"RFC 5040 §4.3\"")
+        self.expect_punct("{", " to open the enum")
+        members = []
+        while not self.is_punct("}"):
+            members.append(self.parse_member())
+        self.expect_punct("}")
+        if self.is_punct(";"):
+            self.next()
+        return Enum(name.text, bits, ref, doc, members, tok.loc)
+
+    def parse_member(self):
+        name = self.expect_ident("an enum member name")
+        self.expect_punct("=", " after the member name")
+        vtok = self.next()
+        if vtok.kind != "int":
+            raise SpecError(vtok.loc, "an enum member's value is a number")
+        doc = self.optional_doc()
+        ref = self.optional_ref()
+        if not doc:
+            doc = self.optional_doc()
+        attrs = {}
+        if self.is_punct("{"):
+            self.next()
+            while not self.is_punct("}"):
+                atok = self.expect_ident("an attribute name")
+                self.expect_punct("=", " after the attribute name")
+                av = self.next()
+                if av.kind not in ("int", "string"):
+                    raise SpecError(av.loc, "an attribute value is a number or a string")
+                if atok.text in attrs:
+                    raise SpecError(atok.loc, f"attribute '{atok.text}' given twice")
+                attrs[atok.text] = av.value
+                self.expect_punct(";", " after the attribute")
+            self.expect_punct("}")
+        self.expect_punct(";", " after the enum member")
+        return Member(name.text, vtok.value, doc, ref, attrs, name.loc)
+
+    def parse_header(self):
+        tok = self.next()
+        name = self.expect_ident("a header name")
+        ref = self.optional_ref()
+        doc = self.optional_doc()
+        if ref is None:
+            raise SpecError(tok.loc, f"header '{name.text}' needs a reference such as @\"RFC 5041 §4.2\"")
+        self.expect_punct("{", " to open the header")
+        fields = []
+        while not self.is_punct("}"):
+            fields.append(self.parse_field())
+        self.expect_punct("}")
+        if self.is_punct(";"):
+            self.next()
+        return Header(name.text, ref, doc, fields, tok.loc)
+
+    def uint_bits(self, tok, allow_le):
+        m = UINT_TYPE.match(tok.text)
+        if not m:
+            raise SpecError(tok.loc, f"unknown type '{tok.text}' (expected uN, uNle, bytes or pad)")
+        bits = int(m.group(1))
+        if not 1 <= bits <= 64:
+            raise SpecError(tok.loc, f"'{tok.text}': widths go from 1 to 64 bits")
+        if m.group(2) and (not allow_le or bits not in (16, 32, 64)):
+            raise SpecError(tok.loc, f"'{tok.text}': little-endian types are u16le, u32le and u64le")
+        return bits
+
+    def parse_field(self):
+        ttok = self.expect_ident("a field type (uN, uNle, bytes, pad)")
+        fld = Field(name="", kind="uint", loc=ttok.loc)
+        if ttok.text in ("bytes", "pad"):
+            fld.kind = ttok.text
+            fld.name = self.expect_ident("a field name").text
+            self.expect_punct("[", f" after '{ttok.text} {fld.name}' (the length in brackets)")
+            fld.length = self.parse_expr()
+            self.expect_punct("]", " after the length")
+        else:
+            fld.bits = self.uint_bits(ttok, allow_le=True)
+            fld.little_endian = ttok.text.endswith("le")
+            fld.name = self.expect_ident("a field name").text
+        while True:
+            c = self.parse_constraint()
+            if c is None:
+                break
+            fld.constraints.append(c)
+        if self.is_word("when"):
+            self.next()
+            self.expect_punct("(", " after 'when'")
+            fld.when = self.parse_expr()
+            self.expect_punct(")", " after the 'when' condition")
+        fld.ref = self.optional_ref()
+        fld.doc = self.optional_doc()
+        if fld.ref is None:
+            fld.ref = self.optional_ref()
+        self.expect_punct(";", f" after field '{fld.name}'")
+        return fld
+
+    def parse_constraint(self):
+        tok = self.peek()
+        c = None
+        if tok.kind == "punct" and tok.text in ("==", "!=", "<=", ">="):
+            self.next()
+            vtok = self.peek()
+            if vtok.kind == "string":
+                self.next()
+                value = vtok.value.encode("latin-1")
+            else:
+                value = self.parse_primary()
+            c = Constraint(tok.text, value=value, loc=tok.loc)
+        elif self.is_word("in"):
+            self.next()
+            if self.peek().kind == "ident" and not self.is_punct("..", 1):
+                c = Constraint("enum", value=Name(self.next().text, tok.loc), loc=tok.loc)
+            else:
+                low = self.parse_primary()
+                self.expect_punct("..", " in a range LO..HI")
+                high = self.parse_primary()
+                c = Constraint("range", value=low, high=high, loc=tok.loc)
+        if c is not None and self.is_punct("(") and self.is_word("tx", 1):
+            self.next()
+            self.next()
+            self.expect_punct(")", " after '(tx'")
+            c.tx = True
+        return c
+
+    # -- expressions, lowest precedence first
+    def parse_expr(self):
+        test = self.parse_binary(0)
+        if self.is_punct("?"):
+            self.next()
+            then = self.parse_expr()
+            self.expect_punct(":", " in 'a ? b : c'")
+            other = self.parse_expr()
+            return Cond(test, then, other)
+        return test
+
+    LEVELS = [("||",), ("&&",), ("==", "!=", "<", "<=", ">", ">="), ("+", "-"), ("*", "/", "%")]
+
+    def parse_binary(self, level):
+        if level == len(self.LEVELS):
+            return self.parse_primary()
+        left = self.parse_binary(level + 1)
+        while self.peek().kind == "punct" and self.peek().text in self.LEVELS[level]:
+            op = self.next().text
+            right = self.parse_binary(level + 1)
+            left = Bin(op, left, right)
+        return left
+
+    def parse_primary(self):
+        tok = self.next()
+        if tok.kind == "int":
+            return Num(tok.value)
+        if tok.kind == "punct" and tok.text == "(":
+            inner = self.parse_expr()
+            self.expect_punct(")", " to close '('")
+            return inner
+        if tok.kind == "ident" and tok.text == "rest":
+            return Rest()
+        if tok.kind == "ident" and tok.text == "at":
+            self.expect_punct("(", " after 'at'")
+            ktok = self.next()
+            if ktok.kind != "int":
+                raise SpecError(ktok.loc, "at(k) takes a number")
+            self.expect_punct(")", " after at(k")
+            return At(ktok.value)
+        if tok.kind == "ident":
+            return Name(tok.text, tok.loc)
+        raise SpecError(tok.loc, f"expected a number, a name, 'rest', 'at(k)' or '(' but found '{tok.text or 'end of file'}'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking: names, types, constraints, layout.
+
+class Checker:
+    def __init__(self, layers):
+        self.layers = layers
+        self.globals = {}     # every name in the C namespace -> item
+
+    def run(self):
+        for layer in self.layers:
+            self.declare(layer.name, layer, layer.loc, lower=True)
+        for layer in self.layers:
+            for c in layer.consts:
+                self.declare(c.name, c, c.loc, lower=False)
+            for e in layer.enums:
+                self.check_enum(e)
+        for layer in self.layers:
+            for h in layer.headers:
+                self.declare(h.name, h, h.loc, lower=True)
+                self.check_header(h)
+        return Spec(self.layers)
+
+    def declare(self, name, item, loc, lower):
+        pattern = LOWER_ID if lower else UPPER_ID
+        if not pattern.match(name):
+            style = "lower_case" if lower else "UPPER_CASE"
+            raise SpecError(loc, f"'{name}' must be written {style}")
+        if name in KEYWORDS:
+            raise SpecError(loc, f"'{name}' is a keyword")
+        if name in self.globals:
+            prev = self.globals[name]
+            raise SpecError(loc, f"'{name}' is already defined at {prev.loc}")
+        self.globals[name] = item
+
+    def check_enum(self, e):
+        self.declare(e.name, e, e.loc, lower=True)
+        if not e.members:
+            raise SpecError(e.loc, f"enum '{e.name}' has no members")
+        seen = {}
+        for m in e.members:
+            self.declare(m.name, m, m.loc, lower=False)
+            if m.value >= (1 << e.bits):
+                raise SpecError(m.loc, f"{m.name} = {m.value} does not fit in u{e.bits}")
+            if m.value in seen:
+                raise SpecError(m.loc, f"{m.name} has the same value as {seen[m.value].name}")
+            seen[m.value] = m
+            if m.ref is None:
+                m.ref = e.ref
+
+    def resolve(self, expr, header, before, loc, allow_at=False, allow_rest=False):
+        """Binds names to constants or earlier integer fields; checks what each context allows."""
+        if isinstance(expr, Rest) and not allow_rest:
+            raise SpecError(loc, "'rest' is only allowed as the whole length of the last field")
+        if isinstance(expr, At) and not allow_at:
+            raise SpecError(loc, "'at(k)' is only allowed in the length of a bytes field")
+        if isinstance(expr, Bin):
+            if expr.op in ("/", "%"):
+                divisor = expr_const_value(expr.right) if not expr_names(expr.right) else None
+                self.resolve(expr.right, header, before, loc)
+                divisor = expr_const_value(expr.right)
+                if divisor is None or divisor == 0:
+                    raise SpecError(loc, f"'{expr.op}' needs a non-zero constant divisor")
+            self.resolve(expr.left, header, before, loc, allow_at)
+            self.resolve(expr.right, header, before, loc, allow_at)
+        elif isinstance(expr, Cond):
+            for part in (expr.test, expr.then, expr.other):
+                self.resolve(part, header, before, loc, allow_at)
+        elif isinstance(expr, Name):
+            target = None
+            for f in before:
+                if f.name == expr.ident:
+                    target = f
+            if target is None:
+                g = self.globals.get(expr.ident)
+                if isinstance(g, Const):
+                    target = g
+                elif isinstance(g, Member):
+                    target = Const(g.name, g.value, g.ref, g.doc, g.loc)
+                elif header.field_named(expr.ident) is not None:
+                    raise SpecError(expr.loc, f"'{expr.ident}' is used before it is read (fields may only refer to earlier fields)")
+                else:
+                    raise SpecError(expr.loc, f"unknown name '{expr.ident}'")
+            if isinstance(target, Field) and target.kind != "uint":
+                raise SpecError(expr.loc, f"'{expr.ident}' is not an integer field")
+            if isinstance(target, Const) and not isinstance(target.value, int):
+                raise SpecError(expr.loc, f"'{expr.ident}' is a string constant, not a number")
+            expr.target = target
+
+    def check_header(self, h):
+        if not h.fields:
+            raise SpecError(h.loc, f"header '{h.name}' has no fields")
+        names = set()
+        before = []
+        for i, f in enumerate(h.fields):
+            f.header = h
+            if f.ref is None:
+                f.ref = h.ref
+            if not LOWER_ID.match(f.name) or f.name in KEYWORDS:
+                raise SpecError(f.loc, f"'{f.name}' is not a valid field name")
+            if f.name in names:
+                raise SpecError(f.loc, f"field '{f.name}' is defined twice in header '{h.name}'")
+            names.add(f.name)
+            if f.kind != "uint":
+                is_last = i == len(h.fields) - 1
+                self.resolve(f.length, h, before, f.loc, allow_at=(f.kind == "bytes"),
+                             allow_rest=is_last)
+                if expr_has(f.length, Rest) and not isinstance(f.length, Rest):
+                    raise SpecError(f.loc, "'rest' must be the whole length, not part of an expression")
+                f.fixed_len = expr_const_value(f.length)
+                if f.fixed_len is not None and f.kind == "bytes" and not 1 <= f.fixed_len <= MAX_FIXED_ARRAY:
+                    raise SpecError(f.loc, f"a fixed bytes field has 1 to {MAX_FIXED_ARRAY} octets, not {f.fixed_len}")
+            if f.when is not None:
+                self.resolve(f.when, h, before, f.loc)
+            self.check_constraints(h, f)
+            before.append(f)
+        self.layout(h)
+
+    def check_constraints(self, h, f):
+        kinds = set()
+        for c in f.constraints:
+            if c.code_suffix in kinds:
+                raise SpecError(c.loc, f"field '{f.name}' has two '{c.op}' constraints")
+            kinds.add(c.code_suffix)
+            if f.kind == "pad":
+                raise SpecError(c.loc, "pad fields take no constraints")
+            if f.kind == "bytes":
+                self.check_bytes_constraint(f, c)
+                continue
+            if c.op == "enum":
+                e = self.globals.get(c.value.ident)
+                if not isinstance(e, Enum):
+                    raise SpecError(c.loc, f"'{c.value.ident}' is not an enum")
+                if e.bits > f.bits:
+                    raise SpecError(c.loc, f"enum '{e.name}' is u{e.bits}, wider than field '{f.name}' (u{f.bits})")
+                c.enum = e
+                continue
+            for part in (c.value, c.high):
+                if part is None:
+                    continue
+                self.resolve(part, h, [], c.loc)
+                v = expr_const_value(part)
+                if v is None:
+                    raise SpecError(c.loc, "constraint values are numbers or numeric constants")
+                if v < 0 or v >= (1 << f.bits):
+                    raise SpecError(c.loc, f"{v} does not fit in field '{f.name}' (u{f.bits})")
+            if c.op == "range" and expr_const_value(c.value) > expr_const_value(c.high):
+                raise SpecError(c.loc, "empty range: LO > HI")
+
+    def check_bytes_constraint(self, f, c):
+        if c.op not in ("==", "!="):
+            raise SpecError(c.loc, "a bytes field only takes '==' or '!=' with a string")
+        if isinstance(c.value, Name):
+            const = self.globals.get(c.value.ident)
+            if not isinstance(const, Const) or not isinstance(const.value, bytes):
+                raise SpecError(c.loc, f"'{c.value.ident}' is not a string constant")
+            c.value = const.value
+        if not isinstance(c.value, bytes):
+            raise SpecError(c.loc, "a bytes field is compared with a string")
+        if f.fixed_len is None:
+            raise SpecError(c.loc, "only fixed-length bytes fields take constraints")
+        if len(c.value) != f.fixed_len:
+            raise SpecError(c.loc, f"the string has {len(c.value)} octets, field '{f.name}' has {f.fixed_len}")
+
+    def layout(self, h):
+        """Groups fields into read units, checks byte alignment, computes static offsets."""
+        units = []
+        group = []
+        group_bits = 0
+        static_off = 0       # None once an offset depends on data
+        for f in h.fields:
+            if f.kind == "uint":
+                if f.little_endian and group:
+                    raise SpecError(f.loc, f"'{f.name}' is little-endian and must start on a byte boundary")
+                if group and not _same_when(group[0].when, f.when):
+                    raise SpecError(f.loc, f"'{f.name}' shares an octet with fields that have another 'when'")
+                if static_off is not None:
+                    f.static_bit_offset = static_off * 8 + group_bits
+                group.append(f)
+                group_bits += f.bits
+                if group_bits % 8 == 0:
+                    if group_bits > 64:
+                        raise SpecError(f.loc, f"bit fields ending at '{f.name}' span {group_bits} bits; split them at byte boundaries (at most 64 bits)")
+                    units.append(Unit(group, f.when, group_bits // 8, static_off))
+                    if static_off is not None and f.when is None:
+                        static_off += group_bits // 8
+                    elif f.when is not None:
+                        static_off = None
+                    group, group_bits = [], 0
+                continue
+            if group:
+                raise SpecError(f.loc, f"bit fields before '{f.name}' end in the middle of an octet ({group_bits} bits)")
+            n = f.fixed_len
+            if static_off is not None:
+                f.static_bit_offset = static_off * 8
+            units.append(Unit([f], f.when, n, static_off))
+            if static_off is not None and n is not None and f.when is None:
+                static_off += n
+            else:
+                static_off = None
+        if group:
+            raise SpecError(h.fields[-1].loc, f"header '{h.name}' ends in the middle of an octet ({group_bits} bits left over)")
+        h.units = units
+        h.min_size = sum(u.nbytes for u in units if u.nbytes is not None and u.when is None)
+
+
+def _same_when(a, b):
+    from .model import expr_text
+    if a is None or b is None:
+        return a is None and b is None
+    return expr_text(a) == expr_text(b)
+
+
+def load(paths):
+    """Loads and checks the spec files (in the given order) into one Spec."""
+    layers = []
+    for path in paths:
+        with open(path, "r", encoding="utf-8") as fh:
+            src = fh.read()
+        layers.append(Parser(src, os.path.relpath(path) if not os.path.isabs(path) else path).parse_file())
+    return Checker(layers).run()
