@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from iwkspec.lexer import SpecError  # noqa: E402
 from iwkspec.loader import load  # noqa: E402
-from emitters import emit_c, emit_docs  # noqa: E402
+from emitters import emit_c, emit_catalog, emit_docs  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -56,6 +56,9 @@ def main(argv=None):
         h, c = emit_c.emit_status(spec, names)
         write_if_changed(os.path.join(args.c_out, "iwk_status.h"), h)
         write_if_changed(os.path.join(args.c_out, "iwk_status.c"), c)
+        h, c = emit_catalog.emit_catalog(spec, names)
+        write_if_changed(os.path.join(args.c_out, "iwk_catalog.h"), h)
+        write_if_changed(os.path.join(args.c_out, "iwk_catalog.c"), c)
         for layer, src in zip(spec.layers, names):
             h, c = emit_c.emit_layer(layer, src)
             write_if_changed(os.path.join(args.c_out, f"iwk_{layer.name}.h"), h)

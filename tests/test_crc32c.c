@@ -3,7 +3,9 @@
  * FPDUs from RFC 5044 §4.4 and from a real capture, fast path == proven reference, incremental
  * update over arbitrary splits, and the CRC field's wire order.
  */
+#ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE under -std=c11 */
+#endif
 
 #include <setjmp.h>
 #include <stdarg.h>
