@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what iwkit needs on Debian 12, only when something is missing (root or sudo).
+#   tools/deps.sh          build + test dependencies
+set -eu
+pkgs="meson ninja-build gcc pkg-config python3 libisal-dev libpcap-dev libcmocka-dev \
+frama-c-base why3 cvc4 z3 tshark tcpdump"
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
+fi
