@@ -4,7 +4,7 @@ import re
 
 from .lexer import SpecError, tokenize
 from .model import (At, Bin, Cond, Const, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
-                    Rest, Spec, Unit, expr_const_value, expr_has, expr_names)
+                    Rest, Spec, Unit, expr_const_value, expr_has, expr_names, status_name)
 
 LOWER_ID = re.compile(r"^[a-z_][a-z0-9_]*$")
 UPPER_ID = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -118,6 +118,8 @@ class Parser:
         name = self.expect_ident("an enum name")
         self.expect_punct(":", " after the enum name (enum NAME : uN)")
         ttok = self.expect_ident("the enum's type uN")
+        if ttok.text.endswith("le"):
+            raise SpecError(ttok.loc, f"an enum's type is a big-endian uN, not '{ttok.text}'")
         bits = self.uint_bits(ttok, allow_le=False)
         ref = self.optional_ref()
         doc = self.optional_doc()
@@ -270,6 +272,8 @@ class Parser:
     def parse_primary(self):
         tok = self.next()
         if tok.kind == "int":
+            if tok.value >= 1 << 64:
+                raise SpecError(tok.loc, f"{tok.text} does not fit in 64 bits")
             return Num(tok.value)
         if tok.kind == "punct" and tok.text == "(":
             inner = self.parse_expr()
@@ -309,7 +313,35 @@ class Checker:
             for h in layer.headers:
                 self.declare(h.name, h, h.loc, lower=True)
                 self.check_header(h)
-        return Spec(self.layers)
+        spec = Spec(self.layers)
+        self.check_c_names(spec)
+        return spec
+
+    def check_c_names(self, spec):
+        """Every name the C emitter writes must be unique (e.g. header a_b field c and header a
+        field b_c would both give IWK_E_A_B_C_EQ)."""
+        seen = {}
+
+        def claim(name, loc):
+            if name in seen:
+                raise SpecError(loc, f"this gives the C name {name}, which {seen[name]} already gives")
+            seen[name] = str(loc)
+        for layer in spec.layers:
+            for c in layer.consts:
+                claim(f"IWK_{c.name}", c.loc)
+                if isinstance(c.value, bytes):
+                    claim(f"IWK_{c.name}_LEN", c.loc)
+            for e in layer.enums:
+                for m in e.members:
+                    claim(f"IWK_{m.name}", m.loc)
+            for h in layer.headers:
+                claim(f"IWK_{h.name.upper()}_MIN_SIZE", h.loc)
+        for h in spec.all_headers():
+            for f in h.fields:
+                if f.kind == "uint" and f.bits not in (8, 16, 32, 64):
+                    claim(f"IWK_E_{h.name.upper()}_{f.name.upper()}_WIDTH", f.loc)
+                for c in f.constraints:
+                    claim(status_name(h, f, c), c.loc)
 
     def declare(self, name, item, loc, lower):
         pattern = LOWER_ID if lower else UPPER_ID
@@ -329,6 +361,8 @@ class Checker:
             raise SpecError(e.loc, f"enum '{e.name}' has no members")
         seen = {}
         for m in e.members:
+            if m.attrs and e.bits > 8:
+                raise SpecError(m.loc, f"attributes need an enum of at most u8 (they become a table indexed by value); '{e.name}' is u{e.bits}")
             self.declare(m.name, m, m.loc, lower=False)
             if m.value >= (1 << e.bits):
                 raise SpecError(m.loc, f"{m.name} = {m.value} does not fit in u{e.bits}")
@@ -346,7 +380,6 @@ class Checker:
             raise SpecError(loc, "'at(k)' is only allowed in the length of a bytes field")
         if isinstance(expr, Bin):
             if expr.op in ("/", "%"):
-                divisor = expr_const_value(expr.right) if not expr_names(expr.right) else None
                 self.resolve(expr.right, header, before, loc)
                 divisor = expr_const_value(expr.right)
                 if divisor is None or divisor == 0:
@@ -393,13 +426,13 @@ class Checker:
             names.add(f.name)
             if f.kind != "uint":
                 is_last = i == len(h.fields) - 1
-                self.resolve(f.length, h, before, f.loc, allow_at=(f.kind == "bytes"),
-                             allow_rest=is_last)
                 if expr_has(f.length, Rest) and not isinstance(f.length, Rest):
                     raise SpecError(f.loc, "'rest' must be the whole length, not part of an expression")
+                self.resolve(f.length, h, before, f.loc, allow_at=(f.kind == "bytes"),
+                             allow_rest=is_last)
                 f.fixed_len = expr_const_value(f.length)
-                if f.fixed_len is not None and f.kind == "bytes" and not 1 <= f.fixed_len <= MAX_FIXED_ARRAY:
-                    raise SpecError(f.loc, f"a fixed bytes field has 1 to {MAX_FIXED_ARRAY} octets, not {f.fixed_len}")
+                if f.fixed_len is not None and not 1 <= f.fixed_len <= MAX_FIXED_ARRAY:
+                    raise SpecError(f.loc, f"a fixed {f.kind} field has 1 to {MAX_FIXED_ARRAY} octets, not {f.fixed_len}")
             if f.when is not None:
                 self.resolve(f.when, h, before, f.loc)
             self.check_constraints(h, f)
@@ -428,6 +461,9 @@ class Checker:
             for part in (c.value, c.high):
                 if part is None:
                     continue
+                for name in expr_names(part):
+                    if h.field_named(name.ident) is not None:
+                        raise SpecError(c.loc, f"constraint values are numbers or constants, not fields ('{name.ident}')")
                 self.resolve(part, h, [], c.loc)
                 v = expr_const_value(part)
                 if v is None:
@@ -436,6 +472,8 @@ class Checker:
                     raise SpecError(c.loc, f"{v} does not fit in field '{f.name}' (u{f.bits})")
             if c.op == "range" and expr_const_value(c.value) > expr_const_value(c.high):
                 raise SpecError(c.loc, "empty range: LO > HI")
+        if f.kind == "uint" and f.constraints and not _feasible(f):
+            raise SpecError(f.loc, f"no value of field '{f.name}' satisfies all its constraints")
 
     def check_bytes_constraint(self, f, c):
         if c.op not in ("==", "!="):
@@ -494,6 +532,34 @@ class Checker:
         h.min_size = sum(u.nbytes for u in units if u.nbytes is not None and u.when is None)
 
 
+def _feasible(f):
+    """Whether some value of an integer field meets all its constraints."""
+    lo, hi = 0, (1 << f.bits) - 1
+    eq, ne, members = None, set(), None
+    for c in f.constraints:
+        v = expr_const_value(c.value) if c.op not in ("enum",) else None
+        if c.op == "<=":
+            hi = min(hi, v)
+        elif c.op == ">=":
+            lo = max(lo, v)
+        elif c.op == "range":
+            lo, hi = max(lo, v), min(hi, expr_const_value(c.high))
+        elif c.op == "==":
+            if eq is not None and eq != v:
+                return False
+            eq = v
+        elif c.op == "!=":
+            ne.add(v)
+        elif c.op == "enum":
+            members = {m.value for m in c.enum.members}
+    candidates = [eq] if eq is not None else None
+    if members is not None:
+        candidates = [m for m in members if candidates is None or m in candidates]
+    if candidates is not None:
+        return any(lo <= v <= hi and v not in ne for v in candidates)
+    return lo <= hi and (hi - lo + 1) > len([v for v in ne if lo <= v <= hi])
+
+
 def _same_when(a, b):
     from .model import expr_text
     if a is None or b is None:
@@ -507,5 +573,5 @@ def load(paths):
     for path in paths:
         with open(path, "r", encoding="utf-8") as fh:
             src = fh.read()
-        layers.append(Parser(src, os.path.relpath(path) if not os.path.isabs(path) else path).parse_file())
+        layers.append(Parser(src, path).parse_file())
     return Checker(layers).run()
