@@ -1,7 +1,7 @@
 """Catalog emitter: iwk_catalog.[ch], a reflection table of every header (fields, offsets, and the
 generated functions behind a common signature) for generic tools: golden-vector and round-trip
 tests, fuzz harnesses, iwdump's printing. Each wrapper carries an ACSL contract."""
-from iwkspec.model import Name, Rest, Field
+from iwkspec.model import Name, Rest, Field, expr_const_value, status_name
 from .emit_c import DO_NOT_EDIT, Out, c_ident
 
 
@@ -18,6 +18,20 @@ def emit_catalog(spec, sources):
     h("")
     h("enum iwk_field_kind { IWK_FK_UINT = 0, IWK_FK_ARRAY = 1, IWK_FK_VAR = 2 };")
     h("")
+    h("enum iwk_constraint_op { IWK_CO_EQ = 0, IWK_CO_NE = 1, IWK_CO_MAX = 2, IWK_CO_MIN = 3, IWK_CO_RANGE = 4,")
+    h("                         IWK_CO_ENUM = 5, IWK_CO_BYTES_EQ = 6, IWK_CO_BYTES_NE = 7 };")
+    h("")
+    h("/* One constraint of a field, with the status validate() returns when it is violated. */")
+    h("struct iwk_constraint_desc {")
+    h("    iwk_status code;")
+    h("    uint8_t op;                  /* enum iwk_constraint_op */")
+    h("    uint8_t tx;                  /* sender-only rule: checked by IWK_CHECK_ALL only */")
+    h("    uint64_t value;              /* EQ NE MAX MIN, RANGE low */")
+    h("    uint64_t high;               /* RANGE high */")
+    h("    int (*enum_valid)(uint32_t); /* ENUM */")
+    h("    const uint8_t *bytes;        /* BYTES_EQ/NE: as many octets as the field */")
+    h("};")
+    h("")
     h("/* One field of a generated struct. */")
     h("struct iwk_field_desc {")
     h("    const char *name;")
@@ -28,6 +42,8 @@ def emit_catalog(spec, sources):
     h("    size_t len_offset;  /* VAR: offsetof the _len member */")
     h("    int len_field;      /* VAR: index of the integer field that alone gives the length, else -1 */")
     h("    uint8_t rest;       /* VAR: takes every remaining octet */")
+    h("    const struct iwk_constraint_desc *constraints; /* in the order validate() checks them */")
+    h("    size_t nconstraints;")
     h("};")
     h("")
     h("/* One header: its fields and its generated functions behind a common signature. */")
@@ -113,9 +129,34 @@ def emit_catalog(spec, sources):
     return h.text(), c.text()
 
 
+def emit_constraints(c, n, hd, f):
+    for i, con in enumerate(f.constraints):
+        if isinstance(con.value, bytes):
+            octets = ", ".join(f"0x{b:02X}u" for b in con.value)
+            c(f"static const uint8_t {n}_{f.name}_bytes{i}_[] = {{ {octets} }};")
+    c(f"static const struct iwk_constraint_desc {n}_{f.name}_constraints_[] = {{")
+    for i, con in enumerate(f.constraints):
+        code = status_name(hd, f, con)
+        tx = "1u" if con.tx else "0u"
+        if isinstance(con.value, bytes):
+            op = "IWK_CO_BYTES_EQ" if con.op == "==" else "IWK_CO_BYTES_NE"
+            c(f"    {{ {code}, {op}, {tx}, 0u, 0u, NULL, {n}_{f.name}_bytes{i}_ }},")
+        elif con.op == "enum":
+            c(f"    {{ {code}, IWK_CO_ENUM, {tx}, 0u, 0u, {c_ident(con.enum.name)}_valid, NULL }},")
+        else:
+            op = {"==": "IWK_CO_EQ", "!=": "IWK_CO_NE", "<=": "IWK_CO_MAX", ">=": "IWK_CO_MIN", "range": "IWK_CO_RANGE"}[con.op]
+            lo = expr_const_value(con.value)
+            hi = expr_const_value(con.high) if con.high is not None else 0
+            c(f"    {{ {code}, {op}, {tx}, {lo}u, {hi}u, NULL, NULL }},")
+    c("};")
+
+
 def emit_header_entries(c, hd):
     n = c_ident(hd.name)
     s = f"struct {n}"
+    for f in hd.fields:
+        if f.constraints:
+            emit_constraints(c, n, hd, f)
     c(f"static const struct iwk_field_desc {n}_fields_[] = {{")
     int_index = {}
     idx = 0
@@ -127,16 +168,17 @@ def emit_header_entries(c, hd):
     for f in hd.fields:
         if f.kind == "pad":
             continue
+        cons = f"{n}_{f.name}_constraints_, {len(f.constraints)}u" if f.constraints else "NULL, 0u"
         if f.kind == "uint":
-            c(f'    {{ "{f.name}", IWK_FK_UINT, {f.bits}u, offsetof({s}, {f.name}), sizeof(((const {s} *)0)->{f.name}), 0u, -1, 0u }},')
+            c(f'    {{ "{f.name}", IWK_FK_UINT, {f.bits}u, offsetof({s}, {f.name}), sizeof(((const {s} *)0)->{f.name}), 0u, -1, 0u, {cons} }},')
         elif not f.is_var:
-            c(f'    {{ "{f.name}", IWK_FK_ARRAY, 0u, offsetof({s}, {f.name}), {f.fixed_len}u, 0u, -1, 0u }},')
+            c(f'    {{ "{f.name}", IWK_FK_ARRAY, 0u, offsetof({s}, {f.name}), {f.fixed_len}u, 0u, -1, 0u, {cons} }},')
         else:
             lf = -1
             if isinstance(f.length, Name) and isinstance(f.length.target, Field):
                 lf = int_index[f.length.target.name]
             rest = 1 if isinstance(f.length, Rest) else 0
-            c(f'    {{ "{f.name}", IWK_FK_VAR, 0u, offsetof({s}, {f.name}), 0u, offsetof({s}, {f.name}_len), {lf}, {rest}u }},')
+            c(f'    {{ "{f.name}", IWK_FK_VAR, 0u, offsetof({s}, {f.name}), 0u, offsetof({s}, {f.name}_len), {lf}, {rest}u, NULL, 0u }},')
     c("};")
     c("")
     c("/*@ requires len > 0 ==> \\valid_read(buf + (0 .. len - 1));")
