@@ -16,7 +16,7 @@ if [ -n "${IWK_WP_CACHE:-}" ]; then
 fi
 # shellcheck disable=SC2086
 frama-c -cpp-extra-args="${IWK_INCLUDES:-}" -wp -wp-rte -wp-prover cvc4 -wp-par 2 \
-    -wp-timeout 60 -wp-steps 2000000 $cache -wp-warn-key hypothesis=inactive "$@" \
+    -wp-timeout 30 -wp-steps 1000000 $cache -wp-warn-key hypothesis=inactive "$@" \
     -then -report-classify -report-unclassified-unknown ERROR >"$log" 2>&1
 rc=$?
 line=$(grep 'Proved goals:' "$log" | tail -n 1)

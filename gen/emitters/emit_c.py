@@ -239,15 +239,17 @@ class HeaderEmitter:
         return eqs
 
     def serialize_equations(self):
-        """What serialize writes at static offsets: for a field that fills whole octets, its value
-        read back from them (the round trip); for octets shared by bit fields, the octet's value
-        composed from the fields (their read-back is the decode contract plus the test suite)."""
+        """What serialize writes at static offsets: for a field of up to 32 bits that fills whole
+        octets, its value read back from them (the round trip); for octets shared by bit fields and
+        for 64-bit fields, each octet's value composed from the fields (cvc4 does not prove the
+        division reasoning of their read-back in time; decode's contract plus the round-trip tests
+        cover it)."""
         eqs = []
         for unit in self.h.units:
             if unit.static_offset is None or unit.when is not None:
                 continue
             base = unit.static_offset
-            if unit.is_int_group and len(unit.fields) == 1:
+            if unit.is_int_group and len(unit.fields) == 1 and unit.fields[0].bits <= 32:
                 f = unit.fields[0]
                 expr = cexpr.field_from_bytes(f, 0, f.bits, lambda k: f"buf[{base + k}]", acsl=True)
                 eqs.append(f"\\at(h->{f.name}, Pre) == {expr}")
@@ -338,6 +340,8 @@ class HeaderEmitter:
         o("iwk_status st = IWK_OK;")
         o("size_t off = 0u;")
         o(f"*out = ({self.struct}){{0}};")
+        for f in self.var_fields:
+            o(f"out->{f.name}_len = 0u; /* explicit for the prover: the tail requires it */")
         prefix, rest = self.split_prefix()
         if prefix:
             size = sum(u.nbytes for u in prefix)
@@ -355,13 +359,78 @@ class HeaderEmitter:
             o(f"off = {size}u;")
             o.level -= 1
             o("}")
-        for unit in rest:
-            self.emit_decode_unit(o, unit)
+        if rest:
+            o("if (st == IWK_OK) {")
+            o(f"    st = {self.name}_decode_tail_(buf, len, off, out);")
+            o("}")
         o("(void)off;")
         o("return st;")
         o.level -= 1
         o("}")
         o("")
+
+    def tail_fields(self):
+        _, rest = self.split_prefix()
+        return [f for u in rest for f in u.fields if f.kind != "pad"]
+
+    def tail_assigns(self, obj):
+        parts = []
+        for f in self.tail_fields():
+            if f.kind == "uint":
+                parts.append(f"{obj}->{f.name}")
+            elif not f.is_var:
+                parts.append(f"{obj}->{f.name}[0 .. {f.fixed_len - 1}]")
+            else:
+                parts.append(f"{obj}->{f.name}")
+                parts.append(f"{obj}->{f.name}_len")
+        return ", ".join(parts)
+
+    def emit_decode_tail(self, o):
+        """The units after the fixed prefix, in a function of their own: its assigns clause tells
+        the prover that the prefix fields are left alone, which keeps decode's proof small."""
+        hd = self.h
+        _, rest = self.split_prefix()
+        if not rest:
+            return
+        prefix_size = sum(u.nbytes for u in self.split_prefix()[0])
+        o("/*@ requires off <= len;")
+        o("    requires len > 0 ==> \\valid_read(buf + (0 .. len - 1));")
+        o("    requires \\valid(out);")
+        o("    requires \\separated(out, buf + (0 .. len - 1));")
+        for f in self.tail_fields():
+            if f.is_var:
+                o(f"    requires out->{f.name}_len == 0;")
+        o(f"    assigns {self.tail_assigns('out')};")
+        o("    ensures \\result == IWK_OK || \\result == IWK_E_SHORT;")
+        for f in self.var_fields:
+            o(f"    ensures \\result == IWK_OK ==> out->{f.name}_len <= len;")
+            o(f"    ensures \\result == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1));")
+        first = rest[0]
+        f = first.fields[0]
+        if f.is_var and first.when is None and not expr_has(f.length, At) and first.static_offset is not None:
+            if isinstance(f.length, Rest):
+                ln = "len - off"
+            else:
+                ln = cexpr.render(f.length, lambda t: f"out->{t.name}", acsl=True)
+            o(f"    ensures \\result == IWK_OK ==> out->{f.name} == buf + off && out->{f.name}_len == {ln};")
+        o("*/")
+        o(f"static iwk_status {self.name}_decode_tail_(const uint8_t *buf, size_t len, size_t off, {self.struct} *out)")
+        o("{")
+        o.level += 1
+        o("iwk_status st = IWK_OK;")
+        for unit in rest:
+            self.emit_decode_unit(o, unit)
+            o("/*@ assert off <= len; */")
+            f = unit.fields[0]
+            if f.is_var:
+                o(f"/*@ assert st == IWK_OK ==> out->{f.name}_len <= len; */")
+                o(f"/*@ assert st == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1)); */")
+        o("(void)off;")
+        o("return st;")
+        o.level -= 1
+        o("}")
+        o("")
+        _ = prefix_size
 
     def split_prefix(self):
         """The leading units at fixed offsets (read with constant indices after one length check)."""
@@ -639,12 +708,14 @@ class HeaderEmitter:
         o("}")
         prefix, rest = self.split_prefix()
         size = sum(u.nbytes for u in prefix)
-        # The parts after the fixed prefix are written first and the prefix last, so that the
-        # prover sees the prefix octets as the final writes (no framing through the copy loops).
+        # The parts after the fixed prefix are written first (by a function whose assigns clause
+        # covers only them) and the prefix last, so the prefix octets are the final writes.
         if prefix:
             o(f"off = {size}u;")
-        for unit in rest:
-            self.emit_serialize_unit(o, unit)
+        if rest:
+            o("if (st == IWK_OK) {")
+            o(f"    st = {self.name}_serialize_tail_(h, buf, cap, off);")
+            o("}")
         if prefix:
             o("if (st == IWK_OK) {")
             o.level += 1
@@ -660,10 +731,45 @@ class HeaderEmitter:
         o("}")
         o("")
 
+    def emit_serialize_tail(self, o):
+        prefix, rest = self.split_prefix()
+        if not rest:
+            return
+        o("/*@ requires \\valid_read(h);")
+        o("    requires off <= cap;")
+        o("    requires cap > 0 ==> \\valid(buf + (0 .. cap - 1));")
+        o("    requires \\separated(buf + (0 .. cap - 1), h);")
+        for f in self.var_fields:
+            o(f"    requires h->{f.name}_len > 0 && h->{f.name}_len <= IWK_MAX_PART ==> \\valid_read(h->{f.name} + (0 .. h->{f.name}_len - 1));")
+            o(f"    requires h->{f.name}_len <= IWK_MAX_PART ==> \\separated(buf + (0 .. cap - 1), h->{f.name} + (0 .. h->{f.name}_len - 1));")
+            o(f"    requires h->{f.name}_len <= IWK_MAX_PART;")
+        o("    assigns buf[off .. cap - 1];")
+        o("    ensures \\result == IWK_OK || \\result == IWK_E_NOSPACE;")
+        o("*/")
+        o(f"static iwk_status {self.name}_serialize_tail_(const {self.struct} *h, uint8_t *buf, size_t cap, size_t off)")
+        o("{")
+        o.level += 1
+        o("iwk_status st = IWK_OK;")
+        for unit in rest:
+            self.emit_serialize_unit(o, unit)
+            o("/*@ assert off <= cap; */")
+        o("(void)off;")
+        o("return st;")
+        o.level -= 1
+        o("}")
+        o("")
+
     def emit_serialize_unit(self, o, unit):
+        """A unit after the fixed prefix. Each checks its own room (size() already did, for the
+        whole frame) so that every write is safe by local reasoning."""
         first = unit.fields[0]
         o(f"if ({self.guard(unit, 'h')}) {{")
         o.level += 1
+        if unit.is_int_group or (first.kind == "bytes" and not first.is_var):
+            o(f"if (cap - off < {unit.nbytes}u) {{")
+            o("    st = IWK_E_NOSPACE;")
+            o("} else {")
+            o.level += 1
         if unit.is_int_group:
             o(f"/* {', '.join(f.name for f in unit.fields)} */")
             for k in range(unit.nbytes):
@@ -682,13 +788,20 @@ class HeaderEmitter:
             else:
                 o(f"const size_t n = (size_t)({self.part_len_c(first, 'h')});")
                 src = "0u"
-            o("/*@ loop invariant 0 <= i <= n;")
-            o("    loop assigns i, buf[off .. off + n - 1];")
-            o("    loop variant n - i; */")
-            o(f"for (size_t i = 0u; i < {n}; i++) {{")
-            o(f"    buf[off + i] = {src};")
+            o("if (cap - off < n) {")
+            o("    st = IWK_E_NOSPACE;")
+            o("} else {")
+            o("    /*@ loop invariant 0 <= i <= n;")
+            o("        loop assigns i, buf[off .. off + n - 1];")
+            o("        loop variant n - i; */")
+            o(f"    for (size_t i = 0u; i < {n}; i++) {{")
+            o(f"        buf[off + i] = {src};")
+            o("    }")
+            o(f"    off += {n};")
             o("}")
-            o(f"off += {n};")
+        if unit.is_int_group or (first.kind == "bytes" and not first.is_var):
+            o.level -= 1
+            o("}")
         o.level -= 1
         o("}")
 
@@ -727,9 +840,11 @@ def emit_layer(layer, src):
         em = HeaderEmitter(hd)
         c(f"/* ---- {hd.name}: {hd.doc} ({hd.ref}) ---- */")
         c("")
+        em.emit_decode_tail(c)
         em.emit_decode(c)
         em.emit_validate(c)
         em.emit_parse(c)
         em.emit_size(c)
+        em.emit_serialize_tail(c)
         em.emit_serialize(c)
     return h.text(), c.text()
