@@ -402,6 +402,9 @@ class HeaderEmitter:
                 o(f"    requires out->{f.name}_len == 0;")
         o(f"    assigns {self.tail_assigns('out')};")
         o("    ensures \\result == IWK_OK || \\result == IWK_E_SHORT;")
+        tail_min = sum(u.nbytes for u in rest if u.nbytes is not None and u.when is None)
+        if tail_min:
+            o(f"    ensures \\result == IWK_OK ==> off + {tail_min} <= len;")
         for f in self.var_fields:
             o(f"    ensures \\result == IWK_OK ==> out->{f.name}_len <= len;")
             o(f"    ensures \\result == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1));")
