@@ -349,11 +349,9 @@ class HeaderEmitter:
             o("    st = IWK_E_SHORT;")
             o("} else {")
             o.level += 1
-            wide = any(f.bits > 32 for u in prefix for f in u.fields if f.kind == "uint")
-            btype = "uint64_t" if wide else "uint32_t"
             o("/* every octet of the fixed prefix is read once, before anything is written */")
             for k in range(size):
-                o(f"const {btype} b{k} = buf[{k}];")
+                o(f"const uint32_t b{k} = buf[{k}];")
             for unit in prefix:
                 self.emit_decode_static(o, unit)
             o(f"off = {size}u;")
@@ -449,7 +447,9 @@ class HeaderEmitter:
         base = unit.static_offset
         if unit.is_int_group:
             for f, start, end in cexpr.group_bit_spans(unit):
-                expr = cexpr.field_from_bytes(f, start, end, lambda k: f"b{base + k}")
+                # 64-bit fields widen each octet; narrower ones compute in 32 bits
+                octet = (lambda k: f"(uint64_t)b{base + k}") if f.bits > 32 else (lambda k: f"b{base + k}")
+                expr = cexpr.field_from_bytes(f, start, end, octet)
                 o(f"out->{f.name} = ({f.c_type})({expr});")
         else:
             f = unit.fields[0]
