@@ -390,7 +390,6 @@ class HeaderEmitter:
         _, rest = self.split_prefix()
         if not rest:
             return
-        prefix_size = sum(u.nbytes for u in self.split_prefix()[0])
         o("/*@ requires off <= len;")
         o("    requires len > 0 ==> \\valid_read(buf + (0 .. len - 1));")
         o("    requires \\valid(out);")
@@ -431,7 +430,6 @@ class HeaderEmitter:
         o.level -= 1
         o("}")
         o("")
-        _ = prefix_size
 
     def split_prefix(self):
         """The leading units at fixed offsets (read with constant indices after one length check)."""
