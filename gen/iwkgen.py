@@ -9,6 +9,8 @@ Pipeline: load (gen/iwkspec/loader.py) -> check -> typed model (gen/iwkspec/mode
 """
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -16,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from iwkspec.lexer import SpecError  # noqa: E402
 from iwkspec.loader import load  # noqa: E402
 from emitters import emit_c, emit_catalog, emit_docs  # noqa: E402
+from emitters import emit_fsm_c, emit_fsm_docs, emit_promela, emit_dot  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -36,6 +39,12 @@ def main(argv=None):
     ap.add_argument("--check", action="store_true", help="only load and check the specs")
     ap.add_argument("--c-out", help="directory for generated C")
     ap.add_argument("--docs-out", help="directory for generated Markdown")
+    ap.add_argument("--promela-out", help="directory for Promela models (one per compose item)")
+    ap.add_argument("--machines-out", help="directory for machine pictures (.dot) and truth tables (.md)")
+    ap.add_argument("--render-svg", action="store_true",
+                    help="with --machines-out: also render each .dot to .svg with Graphviz's dot, when installed")
+    ap.add_argument("--mutate", action="append", default=[], metavar="MACHINE:LINE:NAME=EXPR",
+                    help="test only: replace an action of the transition at LINE (a deliberately broken variant)")
     ap.add_argument("--stamp", help="file to touch when done (for build systems)")
     args = ap.parse_args(argv)
     try:
@@ -60,14 +69,41 @@ def main(argv=None):
         write_if_changed(os.path.join(args.c_out, "iwk_catalog.h"), h)
         write_if_changed(os.path.join(args.c_out, "iwk_catalog.c"), c)
         for layer, src in zip(spec.layers, names):
-            h, c = emit_c.emit_layer(layer, src)
+            if layer.machines:
+                h, c = emit_fsm_c.emit_layer(layer, src)
+            else:
+                h, c = emit_c.emit_layer(layer, src)
             write_if_changed(os.path.join(args.c_out, f"iwk_{layer.name}.h"), h)
             write_if_changed(os.path.join(args.c_out, f"iwk_{layer.name}.c"), c)
     if args.docs_out:
         os.makedirs(args.docs_out, exist_ok=True)
         for layer, src in zip(spec.layers, names):
-            write_if_changed(os.path.join(args.docs_out, f"{layer.name}.md"), emit_docs.emit_layer(layer, src))
+            text = emit_fsm_docs.emit_layer(layer, src) if layer.machines else emit_docs.emit_layer(layer, src)
+            write_if_changed(os.path.join(args.docs_out, f"{layer.name}.md"), text)
         write_if_changed(os.path.join(args.docs_out, "README.md"), emit_docs.emit_index(spec, names))
+    if args.mutate:
+        try:
+            emit_promela.mutate(spec, args.mutate)
+        except ValueError as err:
+            print(f"iwkgen: error: --mutate: {err}", file=sys.stderr)
+            return 1
+    if args.promela_out:
+        os.makedirs(args.promela_out, exist_ok=True)
+        for layer, src in zip(spec.layers, names):
+            for comp in layer.composes:
+                write_if_changed(os.path.join(args.promela_out, f"{comp.name}.pml"), emit_promela.emit_compose(comp, src))
+    if args.machines_out:
+        os.makedirs(args.machines_out, exist_ok=True)
+        for layer, src in zip(spec.layers, names):
+            for m in layer.machines:
+                dot_path = os.path.join(args.machines_out, f"{m.name}.dot")
+                write_if_changed(dot_path, emit_dot.emit_machine(m, src))
+                if args.render_svg and shutil.which("dot"):
+                    subprocess.run(["dot", "-Tsvg", dot_path, "-o", dot_path[:-4] + ".svg"], check=True)
+            for comp in layer.composes:
+                if comp.tables:
+                    write_if_changed(os.path.join(args.machines_out, f"{comp.name}_truth_table.md"),
+                                     emit_fsm_docs.emit_truth_table(comp, src))
     if args.stamp:
         write_if_changed(args.stamp, "ok\n")
     return 0

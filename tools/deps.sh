@@ -3,7 +3,7 @@
 #   tools/deps.sh          build + test dependencies
 set -eu
 pkgs="meson ninja-build gcc pkg-config python3 libisal-dev libpcap-dev libcmocka-dev \
-frama-c-base why3 cvc4 z3 tshark tcpdump"
+frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -2,6 +2,7 @@
 import os
 import re
 
+from . import machines
 from .lexer import SpecError, tokenize
 from .model import (At, Bin, Cond, Const, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
                     Rest, Spec, Unit, expr_const_value, expr_has, expr_names, status_name)
@@ -81,6 +82,10 @@ class Parser:
                 h = self.parse_header()
                 h.layer = layer
                 layer.headers.append(h)
+            elif self.is_word("machine"):
+                layer.machines.append(machines.parse_machine(self))
+            elif self.is_word("compose"):
+                layer.composes.append(machines.parse_compose(self))
             elif self.is_word("layer"):
                 raise SpecError(tok.loc, "only one 'layer' per file (one protocol layer per file)")
             else:
@@ -313,6 +318,8 @@ class Checker:
             for h in layer.headers:
                 self.declare(h.name, h, h.loc, lower=True)
                 self.check_header(h)
+        for layer in self.layers:
+            machines.MachineChecker(self, layer).run()
         spec = Spec(self.layers)
         self.check_c_names(spec)
         return spec
@@ -336,6 +343,11 @@ class Checker:
                     claim(f"IWK_{m.name}", m.loc)
             for h in layer.headers:
                 claim(f"IWK_{h.name.upper()}_MIN_SIZE", h.loc)
+            for m in layer.machines:
+                for s in m.states:
+                    claim(f"IWK_{m.name.upper()}_{s.name}", s.loc)
+                for e in m.events:
+                    claim(f"IWK_{m.name.upper()}_EV_{e.name}", e.loc)
         for h in spec.all_headers():
             for f in h.fields:
                 if f.kind == "uint" and f.bits not in (8, 16, 32, 64):

@@ -224,6 +224,8 @@ class Layer:
     consts: list = field(default_factory=list)
     enums: list = field(default_factory=list)
     headers: list = field(default_factory=list)
+    machines: list = field(default_factory=list)    # iwkspec.machines.Machine
+    composes: list = field(default_factory=list)    # iwkspec.machines.Compose
 
 
 @dataclass
@@ -232,6 +234,12 @@ class Spec:
 
     def all_headers(self):
         return [h for layer in self.layers for h in layer.headers]
+
+    def all_machines(self):
+        return [m for layer in self.layers for m in layer.machines]
+
+    def all_composes(self):
+        return [c for layer in self.layers for c in layer.composes]
 
     def all_enums(self):
         return [e for layer in self.layers for e in layer.enums]
