@@ -48,18 +48,8 @@ def namer(style, old=False):
     return name
 
 
-def c_namer():
-    """In the C body, guards and right-hand sides read the copies `pre` (machine) and `x` (input)."""
-    def name(n, want):
-        t = n.target
-        if isinstance(t, Decl):
-            return f"x.{t.name}" if t.role == "input" else f"pre.{t.name}"
-        return str(t)
-    return name
-
-
 def c_expr(e, want=None):
-    return render(e, c_namer(), "c", want)
+    return render(e, namer("c"), "c", want)
 
 
 def acsl_expr(e, old=False, want=None):
@@ -248,18 +238,15 @@ def emit_machine(c, m):
     c(f"int {n}_step(struct {n} *m, enum {n}_event ev, const struct {n}_input *in,")
     c(f"    struct {n}_actions *out)")
     c("{")
-    # One read of *m and *in, one write of *m and *out: the switch works on local copies, so WP
-    # has no memory accesses to prove on each of its paths.
-    c(f"    const struct {n} pre = *m;")
-    c(f"    const struct {n}_input x = *in;")
-    c(f"    struct {n} post = pre;")
-    c(f"    struct {n}_actions o;")
+    # One exit point (t = the transition taken): WP then proves each behavior once, not once per
+    # return statement. Guards read the values before the step: no transition assigns a name it
+    # reads after the assignment (the checker rejects it), and the state is written last.
     c("    int t = 0;")
     if not inputs:
-        c("    (void)x;")
+        c("    (void)in;")
     for d in outputs:
-        c(f"    o.{d.name} = 0u;")
-    c("    switch (pre.state) {")
+        c(f"    out->{d.name} = 0u;")
+    c("    switch (m->state) {")
     for s in m.states:
         ts = [t for t in m.transitions if t.source is s]
         if not ts:
@@ -271,26 +258,18 @@ def emit_machine(c, m):
             if not tse:
                 continue
             c(f"        case {event_c(m, e)}:")
-            # each guard is evaluated once into a local; the chain then tests plain flags (this keeps
-            # WP's path conditions small: a guard's negation is a variable, not a formula)
-            for k, t in enumerate(tse):
-                if t.guard is not None:
-                    c(f"            {{ const int g{tnum(t)} = {c_expr(t.guard, want='bool')}; /* line {t.loc.line} */")
             for k, t in enumerate(tse):
                 ind = "                "
                 kw = "if" if k == 0 else "} else if"
-                cond = f"g{tnum(t)}" if t.guard is not None else "1"
+                cond = c_expr(t.guard, want="bool") if t.guard is not None else "1"
                 c(f"            {kw} ({cond}) {{ /* line {t.loc.line}: {t.ref} */")
                 for a_ in t.actions:
-                    tgt = "o" if a_.decl.role == "output" else "post"
-                    c(f"{ind}{tgt}.{a_.target} = ({a_.decl.c_type})({c_expr(a_.expr, want='int')});")
+                    tgt = "out" if a_.decl.role == "output" else "m"
+                    c(f"{ind}{tgt}->{a_.target} = ({a_.decl.c_type})({c_expr(a_.expr, want='int')});")
                 if t.dest is not t.source:
-                    c(f"{ind}post.state = {state_c(m, t.dest)};")
+                    c(f"{ind}m->state = {state_c(m, t.dest)};")
                 c(f"{ind}t = {tnum(t)};")
             c("            }")
-            closes = sum(1 for t in tse if t.guard is not None)
-            if closes:
-                c("            " + "}" * closes)
             c("            break;")
         c("        default:")
         c("            break;")
@@ -299,8 +278,6 @@ def emit_machine(c, m):
     c("    default:")
     c("        break;")
     c("    }")
-    c("    *m = post;")
-    c("    *out = o;")
     c("    return t;")
     c("}")
     c("")
