@@ -324,15 +324,10 @@ class HeaderEmitter:
         for eq in eqs:
             o(f"    ensures \\result == IWK_OK ==> {eq};")
         for f in self.var_fields:
-            o(f"    ensures \\result == IWK_OK ==> out->{f.name}_len <= len;")
-            o(f"    ensures \\result == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1));")
+            self.emit_var_bounds_ensures(o, f)
             unit = next(u for u in hd.units if u.fields[0] is f)
             if unit.static_offset is not None and unit.when is None and not expr_has(f.length, At):
-                if isinstance(f.length, Rest):
-                    ln = f"len - {unit.static_offset}"
-                else:
-                    ln = cexpr.render(f.length, lambda t: f"out->{t.name}", acsl=True)
-                o(f"    ensures \\result == IWK_OK ==> out->{f.name} == buf + {unit.static_offset} && out->{f.name}_len == {ln};")
+                self.emit_var_place_ensures(o, f, str(unit.static_offset))
         o("*/")
         o(f"iwk_status {self.name}_decode(const uint8_t *buf, size_t len, {self.struct} *out)")
         o("{")
@@ -366,6 +361,21 @@ class HeaderEmitter:
         o.level -= 1
         o("}")
         o("")
+
+    @staticmethod
+    def emit_var_bounds_ensures(o, f):
+        """A variable part lies inside the input."""
+        o(f"    ensures \\result == IWK_OK ==> out->{f.name}_len <= len;")
+        o(f"    ensures \\result == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1));")
+
+    @staticmethod
+    def emit_var_place_ensures(o, f, base):
+        """A variable part at offset base (a number, or the tail's `off`) has its LEN octets."""
+        if isinstance(f.length, Rest):
+            ln = f"len - {base}"
+        else:
+            ln = cexpr.render(f.length, lambda t: f"out->{t.name}", acsl=True)
+        o(f"    ensures \\result == IWK_OK ==> out->{f.name} == buf + {base} && out->{f.name}_len == {ln};")
 
     def tail_fields(self):
         _, rest = self.split_prefix()
@@ -403,16 +413,11 @@ class HeaderEmitter:
         if tail_min:
             o(f"    ensures \\result == IWK_OK ==> off + {tail_min} <= len;")
         for f in self.var_fields:
-            o(f"    ensures \\result == IWK_OK ==> out->{f.name}_len <= len;")
-            o(f"    ensures \\result == IWK_OK && out->{f.name}_len > 0 ==> \\valid_read(out->{f.name} + (0 .. out->{f.name}_len - 1));")
+            self.emit_var_bounds_ensures(o, f)
         first = rest[0]
         f = first.fields[0]
         if f.is_var and first.when is None and not expr_has(f.length, At) and first.static_offset is not None:
-            if isinstance(f.length, Rest):
-                ln = "len - off"
-            else:
-                ln = cexpr.render(f.length, lambda t: f"out->{t.name}", acsl=True)
-            o(f"    ensures \\result == IWK_OK ==> out->{f.name} == buf + off && out->{f.name}_len == {ln};")
+            self.emit_var_place_ensures(o, f, "off")
         o("*/")
         o(f"static iwk_status {self.name}_decode_tail_(const uint8_t *buf, size_t len, size_t off, {self.struct} *out)")
         o("{")
