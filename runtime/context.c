@@ -1,0 +1,453 @@
+/* runtime/context.c - context and its progress thread, protection domains, memory regions
+ * (STags: RFC 5040 §2.1, RFC 5042 §5.1) and completion queues of the iwkit runtime. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iwk_internal.h"
+
+/* ---- progress thread --------------------------------------------------------------------- */
+
+static void *progress_main(void *arg)
+{
+    struct iwk_context *ctx = arg;
+    struct epoll_event ev[64];
+    for (;;) {
+        int n = epoll_wait(ctx->epfd, ev, 64, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == NULL) {
+                uint64_t v;
+                if (read(ctx->wake_fd, &v, sizeof v) < 0) { /* nothing: only a wake-up */ }
+                continue;
+            }
+            struct iwk_qp *qp = ev[i].data.ptr;
+            if (ev[i].events & EPOLLOUT)
+                iwk_qp_on_writable(qp);
+            if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+                iwk_qp_on_readable(qp);
+        }
+        pthread_mutex_lock(&ctx->lock);
+        int stop = ctx->stop;
+        ctx->gen++;
+        pthread_cond_broadcast(&ctx->gen_cond);
+        pthread_mutex_unlock(&ctx->lock);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+int iwk_ctx_start_progress(struct iwk_context *ctx)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ctx->lock);
+    if (!ctx->thread_started) {
+        rc = -pthread_create(&ctx->thread, NULL, progress_main, ctx);
+        if (rc == 0)
+            ctx->thread_started = 1;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return rc;
+}
+
+int iwk_ctx_watch(struct iwk_context *ctx, int fd, void *qp, uint32_t events, int add)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = qp };
+    int rc = epoll_ctl(ctx->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    return rc < 0 ? -errno : 0;
+}
+
+void iwk_ctx_quiesce(struct iwk_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->thread_started && !ctx->stop && !pthread_equal(pthread_self(), ctx->thread)) {
+        uint64_t target = ctx->gen + 1u; /* the iteration running now, or the one the wake-up starts */
+        uint64_t one = 1;
+        if (write(ctx->wake_fd, &one, sizeof one) < 0) { /* already readable */ }
+        while (ctx->gen < target && !ctx->stop)
+            pthread_cond_wait(&ctx->gen_cond, &ctx->lock);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+void iwk_ctx_unwatch(struct iwk_context *ctx, int fd)
+{
+    (void)epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int iwk_context_open(const struct iwk_context_attr *attr, struct iwk_context **out)
+{
+    int rc = -ENOMEM;
+    struct iwk_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        goto out;
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->gen_cond, NULL);
+    ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+    ctx->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ctx->epfd < 0 || ctx->wake_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->wake_fd, &ev) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (attr != NULL && attr->pcap_path != NULL) {
+        rc = iwk_pcap_open(attr->pcap_path, &ctx->pcap);
+        if (rc != 0)
+            goto fail;
+    }
+    *out = ctx;
+    rc = 0;
+    goto out;
+fail:
+    if (ctx->epfd >= 0)
+        close(ctx->epfd);
+    if (ctx->wake_fd >= 0)
+        close(ctx->wake_fd);
+    free(ctx);
+out:
+    return rc;
+}
+
+void iwk_context_close(struct iwk_context *ctx)
+{
+    if (ctx == NULL)
+        return;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->stop = 1;
+    int started = ctx->thread_started;
+    pthread_cond_broadcast(&ctx->gen_cond);
+    pthread_mutex_unlock(&ctx->lock);
+    if (started) {
+        uint64_t one = 1;
+        if (write(ctx->wake_fd, &one, sizeof one) < 0) { /* the thread also stops on its own */ }
+        pthread_join(ctx->thread, NULL);
+    }
+    close(ctx->epfd);
+    close(ctx->wake_fd);
+    iwk_pcap_close(ctx->pcap);
+    free(ctx->mrs);
+    pthread_cond_destroy(&ctx->gen_cond);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+/* ---- protection domains -------------------------------------------------------------------- */
+
+int iwk_pd_alloc(struct iwk_context *ctx, struct iwk_pd **out)
+{
+    struct iwk_pd *pd = calloc(1, sizeof *pd);
+    if (pd == NULL)
+        return -ENOMEM;
+    pd->ctx = ctx;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->n_pd++;
+    pthread_mutex_unlock(&ctx->lock);
+    *out = pd;
+    return 0;
+}
+
+int iwk_pd_free(struct iwk_pd *pd)
+{
+    struct iwk_context *ctx = pd->ctx;
+    int rc = 0;
+    pthread_mutex_lock(&ctx->lock);
+    if (pd->n_users > 0)
+        rc = -EBUSY;
+    else
+        ctx->n_pd--;
+    pthread_mutex_unlock(&ctx->lock);
+    if (rc == 0)
+        free(pd);
+    return rc;
+}
+
+/* ---- memory regions and STags --------------------------------------------------------------- */
+
+#define STAG_INDEX(s) ((s) >> 8)
+#define STAG_KEY(s) ((s) & 0xFFu)
+
+static int mr_slot(struct iwk_context *ctx, uint32_t *index)
+{
+    for (uint32_t i = 1; i < ctx->mr_cap; i++) {
+        if (ctx->mrs[i] == NULL) {
+            *index = i;
+            return 0;
+        }
+    }
+    uint32_t ncap = ctx->mr_cap == 0 ? 64u : ctx->mr_cap * 2u;
+    if (ncap > (1u << 24))
+        return -ENOMEM;
+    struct iwk_mr_obj **n = realloc(ctx->mrs, ncap * sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    memset(n + ctx->mr_cap, 0, (ncap - ctx->mr_cap) * sizeof *n);
+    *index = ctx->mr_cap == 0 ? 1u : ctx->mr_cap;
+    ctx->mrs = n;
+    ctx->mr_cap = ncap;
+    return 0;
+}
+
+int iwk_mr_reg(struct iwk_pd *pd, void *addr, size_t length, uint32_t access, struct iwk_mr **out)
+{
+    const uint32_t known = IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ |
+                           IWK_ACCESS_REMOTE_ATOMIC;
+    if ((access & ~known) != 0 || (addr == NULL && length > 0))
+        return -EINVAL;
+    /* RFC 5042 §5.1.3 / verbs rule: remote write or atomic access needs local write. */
+    if ((access & (IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_ATOMIC)) && !(access & IWK_ACCESS_LOCAL_WRITE))
+        return -EINVAL;
+    if ((uint64_t)(uintptr_t)addr + (uint64_t)length < (uint64_t)(uintptr_t)addr)
+        return -EINVAL;
+    struct iwk_mr_obj *mr = calloc(1, sizeof *mr);
+    if (mr == NULL)
+        return -ENOMEM;
+    struct iwk_context *ctx = pd->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    uint32_t index = 0;
+    int rc = mr_slot(ctx, &index);
+    if (rc == 0) {
+        /* the key varies so that a stale STag of a reused index does not match */
+        uint8_t key = (uint8_t)((index * 131u + ctx->n_mr * 7u + 1u) & 0xFFu);
+        mr->pub.addr = addr;
+        mr->pub.length = length;
+        mr->pub.access = access;
+        mr->pub.lkey = mr->pub.rkey = (index << 8) | key;
+        mr->pd = pd;
+        mr->valid = 1;
+        ctx->mrs[index] = mr;
+        ctx->n_mr++;
+        pd->n_users++;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (rc != 0) {
+        free(mr);
+        return rc;
+    }
+    *out = &mr->pub;
+    return 0;
+}
+
+int iwk_mr_dereg(struct iwk_mr *pub)
+{
+    struct iwk_mr_obj *mr = (struct iwk_mr_obj *)pub;
+    struct iwk_context *ctx = mr->pd->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->mrs[STAG_INDEX(pub->rkey)] = NULL;
+    ctx->n_mr--;
+    mr->pd->n_users--;
+    pthread_mutex_unlock(&ctx->lock);
+    free(mr);
+    return 0;
+}
+
+int iwk_mr_invalidate(struct iwk_mr *pub)
+{
+    struct iwk_mr_obj *mr = (struct iwk_mr_obj *)pub;
+    struct iwk_context *ctx = mr->pd->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    mr->valid = 0;
+    pthread_mutex_unlock(&ctx->lock);
+    return 0;
+}
+
+int iwk_mr_rekey(struct iwk_mr *pub, uint8_t key)
+{
+    struct iwk_mr_obj *mr = (struct iwk_mr_obj *)pub;
+    struct iwk_context *ctx = mr->pd->ctx;
+    int rc = 0;
+    pthread_mutex_lock(&ctx->lock);
+    if (mr->valid)
+        rc = -EBUSY;
+    else {
+        pub->rkey = pub->lkey = (pub->rkey & ~0xFFu) | key;
+        mr->valid = 1;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return rc;
+}
+
+static struct iwk_mr_obj *mr_lookup(struct iwk_context *ctx, uint32_t stag)
+{
+    uint32_t idx = STAG_INDEX(stag);
+    if (idx == 0 || idx >= ctx->mr_cap)
+        return NULL;
+    struct iwk_mr_obj *mr = ctx->mrs[idx];
+    if (mr == NULL || mr->pub.rkey != stag || !mr->valid)
+        return NULL;
+    return mr;
+}
+
+enum iwk_stag_check iwk_stag_resolve(struct iwk_context *ctx, const struct iwk_pd *pd, uint32_t stag,
+                                     uint64_t to, uint64_t len, uint32_t access, uint8_t **dst)
+{
+    enum iwk_stag_check r = IWK_STAG_OK;
+    pthread_mutex_lock(&ctx->lock);
+    const struct iwk_mr_obj *mr = mr_lookup(ctx, stag);
+    uint64_t base = mr != NULL ? (uint64_t)(uintptr_t)mr->pub.addr : 0;
+    if (mr == NULL)
+        r = IWK_STAG_INVALID;
+    else if (mr->pd != pd)
+        r = IWK_STAG_OTHER_PD;
+    else if ((mr->pub.access & access) != access)
+        r = IWK_STAG_ACCESS;
+    else if (to + len < to)
+        r = IWK_STAG_WRAP;
+    else if (to < base || to + len > base + mr->pub.length)
+        r = IWK_STAG_BOUNDS;
+    else
+        *dst = (uint8_t *)(uintptr_t)to;
+    pthread_mutex_unlock(&ctx->lock);
+    return r;
+}
+
+int iwk_stag_invalidate(struct iwk_context *ctx, const struct iwk_pd *pd, uint32_t stag)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ctx->lock);
+    struct iwk_mr_obj *mr = mr_lookup(ctx, stag);
+    if (mr == NULL)
+        rc = -EINVAL;
+    else if (mr->pd != pd)
+        rc = -EACCES;
+    else
+        mr->valid = 0;
+    pthread_mutex_unlock(&ctx->lock);
+    return rc;
+}
+
+/* ---- completion queues ---------------------------------------------------------------------- */
+
+int iwk_cq_create(struct iwk_context *ctx, uint32_t depth, struct iwk_cq **out)
+{
+    if (depth == 0 || depth > (1u << 20))
+        return -EINVAL;
+    struct iwk_cq *cq = calloc(1, sizeof *cq);
+    if (cq == NULL)
+        return -ENOMEM;
+    cq->ring = calloc(depth, sizeof *cq->ring);
+    cq->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (cq->ring == NULL || cq->event_fd < 0) {
+        free(cq->ring);
+        if (cq->event_fd >= 0)
+            close(cq->event_fd);
+        free(cq);
+        return -ENOMEM;
+    }
+    cq->ctx = ctx;
+    cq->depth = depth;
+    pthread_mutex_init(&cq->lock, NULL);
+    pthread_cond_init(&cq->cond, NULL);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->n_cq++;
+    pthread_mutex_unlock(&ctx->lock);
+    *out = cq;
+    return 0;
+}
+
+int iwk_cq_destroy(struct iwk_cq *cq)
+{
+    struct iwk_context *ctx = cq->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    int busy = cq->n_users > 0;
+    if (!busy)
+        ctx->n_cq--;
+    pthread_mutex_unlock(&ctx->lock);
+    if (busy)
+        return -EBUSY;
+    close(cq->event_fd);
+    pthread_cond_destroy(&cq->cond);
+    pthread_mutex_destroy(&cq->lock);
+    free(cq->ring);
+    free(cq);
+    return 0;
+}
+
+void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited)
+{
+    pthread_mutex_lock(&cq->lock);
+    if (cq->count == cq->depth) {
+        cq->overflow++;
+    } else {
+        cq->ring[(cq->head + cq->count) % cq->depth] = *wc;
+        cq->count++;
+    }
+    int notify = cq->armed == 1 || (cq->armed == 2 && (solicited || wc->status != IWK_WC_SUCCESS));
+    if (notify)
+        cq->armed = 0;
+    pthread_cond_broadcast(&cq->cond);
+    pthread_mutex_unlock(&cq->lock);
+    if (notify) {
+        uint64_t one = 1;
+        if (write(cq->event_fd, &one, sizeof one) < 0) { /* counter saturated: already readable */ }
+    }
+}
+
+int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc)
+{
+    int k = 0;
+    pthread_mutex_lock(&cq->lock);
+    while (k < n && cq->count > 0) {
+        wc[k++] = cq->ring[cq->head];
+        cq->head = (cq->head + 1u) % cq->depth;
+        cq->count--;
+    }
+    int overflow = cq->overflow > 0 && k == 0;
+    pthread_mutex_unlock(&cq->lock);
+    return overflow ? -EOVERFLOW : k;
+}
+
+int iwk_cq_wait(struct iwk_cq *cq, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    if (timeout_ms >= 0) {
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&cq->lock);
+    while (cq->count == 0 && cq->overflow == 0 && rc == 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&cq->cond, &cq->lock);
+        else if (pthread_cond_timedwait(&cq->cond, &cq->lock, &dl) == ETIMEDOUT)
+            rc = -ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&cq->lock);
+    return rc;
+}
+
+int iwk_cq_fd(const struct iwk_cq *cq)
+{
+    return cq->event_fd;
+}
+
+int iwk_cq_req_notify(struct iwk_cq *cq, int solicited_only)
+{
+    pthread_mutex_lock(&cq->lock);
+    cq->armed = solicited_only ? 2 : 1;
+    pthread_mutex_unlock(&cq->lock);
+    return 0;
+}
+
+void iwk_cq_ack(struct iwk_cq *cq)
+{
+    uint64_t v;
+    if (read(cq->event_fd, &v, sizeof v) < 0) { /* EAGAIN: nothing pending */ }
+}

@@ -1,0 +1,762 @@
+/* runtime/ddp_rx.c - the receive side of the iwkit runtime, run by the progress thread:
+ * FPDU framing (RFC 5044 §4), DDP segment checks and placement (RFC 5041 §5, §7: tagged STag/TO,
+ * untagged QN/MSN/MO), RDMAP message handling (RFC 5040 §5, RFC 7306) and the RFC 5042 checks.
+ * Headers are read first; payload goes straight from the socket into the target memory (the
+ * registered region of a tagged segment, the posted receive buffer of an untagged one), after it
+ * has been checked to fit. Any error ends the stream with the Terminate that names it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "iwk_ddp.h"
+#include "iwk_internal.h"
+#include "iwk_rdmap.h"
+#include "iwkit/crc32c.h"
+
+/* Terminate codes: layer << 12 | type << 8 | code (RFC 5040 §4.8, RFC 6580 §3). */
+#define TERM(l, t, c) ((uint16_t)(((l) << 12) | ((t) << 8) | (c)))
+#define T_RDMAP_PROT(c) TERM(0, 1, c)
+#define T_RDMAP_OP(c) TERM(0, 2, c)
+#define T_DDP_CAT TERM(1, 0, 0)
+#define T_DDP_TAGGED(c) TERM(1, 1, c)
+#define T_DDP_UNTAGGED(c) TERM(1, 2, c)
+#define T_MPA(c) TERM(2, 0, c)
+
+static uint16_t stag_term(enum iwk_stag_check c)
+{
+    switch (c) {
+    case IWK_STAG_OTHER_PD: return T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_STAG_NOT_ASSOC);
+    case IWK_STAG_ACCESS: return T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_ACCESS_RIGHTS);
+    case IWK_STAG_BOUNDS: return T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_BASE_BOUNDS);
+    case IWK_STAG_WRAP: return T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_TO_WRAP);
+    default: return T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    }
+}
+
+static const char *stag_text(enum iwk_stag_check c)
+{
+    switch (c) {
+    case IWK_STAG_OTHER_PD: return "STag of another protection domain";
+    case IWK_STAG_ACCESS: return "STag lacks the access right";
+    case IWK_STAG_BOUNDS: return "Tagged Offset and length outside the region";
+    case IWK_STAG_WRAP: return "Tagged Offset plus length wraps";
+    default: return "unknown or invalidated STag";
+    }
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* The stream is in error: the machine decides on the Terminate (code = what we found). */
+static int rx_fail(struct iwk_qp *qp, uint16_t code, const char *why)
+{
+    struct iwk_rx *rx = &qp->rx;
+    uint8_t bad[IWK_DDP_UNTAGGED_HLEN + IWK_CTRL_MAX];
+    uint32_t bad_len = 0;
+    if (rx->head_have >= 2u + rx->hdr_len && rx->hdr_len > 0) {
+        memcpy(bad, rx->head + 2, rx->hdr_len);
+        bad_len = rx->hdr_len;
+        if (!rx->tagged && rx->opcode == IWK_RDMAP_OP_RDMA_READ_REQ && rx->got >= IWK_RDMAP_READ_REQUEST_LEN) {
+            memcpy(bad + bad_len, rx->ctrl, IWK_RDMAP_READ_REQUEST_LEN);
+            bad_len += IWK_RDMAP_READ_REQUEST_LEN;
+        }
+    }
+    pthread_mutex_lock(&qp->lock);
+    if (qp->info.error == 0) {
+        qp->info.error = -EPROTO;
+        snprintf(qp->info.reason, sizeof qp->info.reason, "Terminate sent (%u/%u/0x%02x): %s", code >> 12,
+                 (code >> 8) & 0xFu, code & 0xFFu, why);
+    }
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_LOCAL_ERROR, code, bad, bad_len, why) != 0)
+        iwk_tx_pump(qp);
+    pthread_mutex_unlock(&qp->lock);
+    rx->phase = RX_DEAD;
+    return 1;
+}
+
+/* ---- destinations -------------------------------------------------------------------------- */
+
+static void set_dst_one(struct iwk_rx *rx, uint8_t *p, uint32_t len)
+{
+    rx->dst[0].iov_base = p;
+    rx->dst[0].iov_len = len;
+    rx->ndst = 1;
+}
+
+/* [off, off + len) of a receive buffer's pieces. */
+static void set_dst_slice(struct iwk_rx *rx, const struct iwk_recv_entry *e, uint64_t off, uint32_t len)
+{
+    int n = 0;
+    for (int i = 0; i < e->ndst && len > 0; i++) {
+        if (off >= e->dst[i].iov_len) {
+            off -= e->dst[i].iov_len;
+            continue;
+        }
+        size_t k = e->dst[i].iov_len - (size_t)off;
+        if (k > len)
+            k = len;
+        rx->dst[n].iov_base = (uint8_t *)e->dst[i].iov_base + off;
+        rx->dst[n].iov_len = k;
+        n++;
+        len -= (uint32_t)k;
+        off = 0;
+    }
+    rx->ndst = n;
+}
+
+/* The oldest Read or atomic still waiting for its response. */
+static struct iwk_job *oldest_read(struct iwk_qp *qp)
+{
+    for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
+        enum iwk_wr_opcode op = j->wr.opcode;
+        if (!j->done && (op == IWK_WR_RDMA_READ || op == IWK_WR_FETCH_ADD || op == IWK_WR_CMP_SWAP))
+            return j->issued ? j : NULL;
+    }
+    return NULL;
+}
+
+static int rtr_mode(const struct iwk_qp *qp)
+{
+    return qp->rx.rtr_pending && qp->mresp.p2p_neg;
+}
+
+/* ---- a segment's header is in: check it and choose where its payload goes ------------------- */
+
+static int begin_tagged(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (rx->plen == 0)
+        return 0; /* nothing is placed: a zero-length Write or Read Response (RTR, RFC 6581 §9.2) */
+    if (rx->opcode == IWK_RDMAP_OP_RDMA_WRITE) {
+        if (rtr_mode(qp))
+            return rx_fail(qp, IWK_MPA_TERM_NO_MATCHING_RTR, "peer-to-peer: first FPDU is not an RTR");
+        uint8_t *p = NULL;
+        enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, rx->stag, rx->to, rx->plen,
+                                                 IWK_ACCESS_REMOTE_WRITE, &p);
+        if (c != IWK_STAG_OK)
+            return rx_fail(qp, stag_term(c), stag_text(c));
+        set_dst_one(rx, p, rx->plen);
+        return 0;
+    }
+    /* Read Response: it belongs to the oldest outstanding Read (RFC 5040 §5.2.2) */
+    pthread_mutex_lock(&qp->lock);
+    struct iwk_job *j = oldest_read(qp);
+    uint16_t code = 0;
+    const char *why = NULL;
+    uint8_t *p = NULL;
+    if (j == NULL || j->wr.opcode != IWK_WR_RDMA_READ) {
+        code = T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE);
+        why = "RDMA Read Response without an outstanding Read";
+    } else if (j->wr.num_sge == 0 || rx->stag != j->wr.sg_list[0].lkey) {
+        code = T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_INVALID_STAG);
+        why = "Read Response to another Data Sink STag";
+    } else if (rx->to != j->wr.sg_list[0].addr + j->got || j->got + rx->plen > j->len) {
+        code = T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_BASE_BOUNDS);
+        why = "Read Response outside the Data Sink buffer";
+    } else {
+        enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, rx->stag, rx->to, rx->plen,
+                                                 IWK_ACCESS_LOCAL_WRITE, &p);
+        if (c != IWK_STAG_OK) {
+            code = stag_term(c);
+            why = stag_text(c);
+        }
+    }
+    pthread_mutex_unlock(&qp->lock);
+    if (code != 0)
+        return rx_fail(qp, code, why);
+    set_dst_one(rx, p, rx->plen);
+    return 0;
+}
+
+static int begin_send(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (rtr_mode(qp)) {
+        if (rx->plen == 0 && rx->opcode == IWK_RDMAP_OP_SEND)
+            return 0; /* the Send RTR: no receive buffer is used (RFC 6581 §9.3) */
+        return rx_fail(qp, IWK_MPA_TERM_NO_MATCHING_RTR, "peer-to-peer: first FPDU is not an RTR");
+    }
+    int imm = rx->opcode == IWK_RDMAP_OP_IMM_DATA || rx->opcode == IWK_RDMAP_OP_IMM_DATA_SE;
+    if (imm && rx->plen != 8u)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNSPECIFIED), "Immediate Data is not 8 octets (RFC 7306 §6.3)");
+    if (!rx->cur_recv_valid) {
+        if (rx->mo != 0)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "first segment of a message with MO != 0");
+        pthread_mutex_lock(&qp->lock);
+        if (qp->rq_count > 0) {
+            rx->cur_recv = qp->rq[qp->rq_head];
+            qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
+            qp->rq_count--;
+            rx->cur_recv_valid = 1;
+            rx->msg_len = 0;
+        }
+        pthread_mutex_unlock(&qp->lock);
+        if (!rx->cur_recv_valid)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_MSN_NO_BUFFER), "Send without a posted receive buffer");
+    }
+    if (rx->mo != rx->msg_len)
+        return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "Message Offset out of sequence");
+    if (imm) {
+        set_dst_one(rx, rx->ctrl, rx->plen);
+        return 0;
+    }
+    if ((uint64_t)rx->mo + rx->plen > rx->cur_recv.len)
+        return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_MSG_TOO_LONG), "Send longer than the posted receive buffer");
+    set_dst_slice(rx, &rx->cur_recv, rx->mo, rx->plen);
+    return 0;
+}
+
+/* Read Request, atomics, Terminate: their RDMAP header is read into rx->ctrl. */
+static int begin_ctrl(struct iwk_qp *qp, uint32_t want_min, uint32_t want_max)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (rx->plen < want_min || rx->plen > want_max)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNSPECIFIED), "RDMAP header of the wrong length");
+    if (rtr_mode(qp) && rx->opcode != IWK_RDMAP_OP_RDMA_READ_REQ && rx->opcode != IWK_RDMAP_OP_TERMINATE)
+        return rx_fail(qp, IWK_MPA_TERM_NO_MATCHING_RTR, "peer-to-peer: first FPDU is not an RTR");
+    set_dst_one(rx, rx->ctrl, rx->plen);
+    return 0;
+}
+
+/* Checks the DDP and RDMAP header of the segment in rx->head and sets its destination. */
+static int begin_segment(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    const uint8_t *h = rx->head + 2;
+    rx->tagged = (h[0] >> 7) & 1u;
+    rx->last = (h[0] >> 6) & 1u;
+    rx->opcode = h[1] & 0xFu;
+    rx->plen = rx->ulpdu_len - rx->hdr_len;
+    rx->got = 0;
+    rx->ndst = 0;
+    if ((h[0] & 3u) != IWK_DDP_VERSION)
+        return rx_fail(qp, rx->tagged ? T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_INVALID_VERSION)
+                                      : T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_VERSION), "DDP version is not 1");
+    if ((h[1] >> 6) != IWK_RDMAP_VERSION)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_INVALID_VERSION), "RDMAP version is not 1");
+    const struct iwk_rdmap_opcode_info *oi = &iwk_rdmap_opcode_info[rx->opcode];
+    if (!oi->valid || oi->tagged != rx->tagged)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE), "unknown opcode or wrong T bit");
+    if (rx->tagged) {
+        rx->stag = be32(h + 2);
+        rx->to = ((uint64_t)be32(h + 6) << 32) | be32(h + 10);
+    } else {
+        rx->inv_stag = be32(h + 2);
+        rx->qn = be32(h + 6);
+        rx->msn = be32(h + 10);
+        rx->mo = be32(h + 14);
+        if (rx->qn >= IWK_NQN)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_QN), "Queue Number not valid");
+        if (rx->qn != oi->qn)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_QN), "opcode on the wrong queue");
+        if (rx->msn != rx->expect_msn[rx->qn])
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_MSN_RANGE), "MSN out of sequence");
+        if (!rx->last && rx->qn != IWK_QN_SEND)
+            return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNSPECIFIED), "control message in several segments");
+    }
+    pthread_mutex_lock(&qp->lock);
+    int live = qp->fsm.state == IWK_RDMAP_QP_RTS || qp->fsm.state == IWK_RDMAP_QP_CLOSING;
+    pthread_mutex_unlock(&qp->lock);
+    if (!live) {
+        rx->phase = RX_DEAD; /* after a Terminate nothing is placed (RFC 5040 §5.4) */
+        return 1;
+    }
+    switch (rx->opcode) {
+    case IWK_RDMAP_OP_RDMA_WRITE:
+    case IWK_RDMAP_OP_RDMA_READ_RESP:
+        return begin_tagged(qp);
+    case IWK_RDMAP_OP_SEND: case IWK_RDMAP_OP_SEND_INV: case IWK_RDMAP_OP_SEND_SE: case IWK_RDMAP_OP_SEND_SE_INV:
+    case IWK_RDMAP_OP_IMM_DATA: case IWK_RDMAP_OP_IMM_DATA_SE:
+        return begin_send(qp);
+    case IWK_RDMAP_OP_RDMA_READ_REQ:
+        return begin_ctrl(qp, IWK_RDMAP_READ_REQUEST_LEN, IWK_RDMAP_READ_REQUEST_LEN);
+    case IWK_RDMAP_OP_ATOMIC_REQ:
+        return begin_ctrl(qp, 52u, 52u);
+    case IWK_RDMAP_OP_ATOMIC_RESP:
+        return begin_ctrl(qp, 12u, 12u);
+    default: /* Terminate */
+        return begin_ctrl(qp, 4u, IWK_CTRL_MAX);
+    }
+}
+
+/* ---- a whole segment is in and its CRC checked: act on it ----------------------------------- */
+
+static void complete_recv(struct iwk_qp *qp, enum iwk_wc_opcode op, uint32_t flags, uint32_t inv, uint64_t imm,
+                          int solicited)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_wc wc = { .wr_id = rx->cur_recv.wr_id, .status = IWK_WC_SUCCESS, .opcode = op,
+                         .byte_len = (uint32_t)rx->msg_len, .flags = flags, .invalidated_rkey = inv,
+                         .imm_data = imm, .qp = qp };
+    rx->cur_recv_valid = 0;
+    rx->msg_len = 0;
+    iwk_cq_push(qp->recv_cq, &wc, solicited);
+}
+
+static int finish_send(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    const uint8_t op = rx->opcode;
+    if (rtr_mode(qp))
+        return 0;
+    rx->msg_len += rx->plen;
+    if (!rx->last)
+        return 0;
+    rx->expect_msn[IWK_QN_SEND]++;
+    int se = op == IWK_RDMAP_OP_SEND_SE || op == IWK_RDMAP_OP_SEND_SE_INV || op == IWK_RDMAP_OP_IMM_DATA_SE;
+    uint32_t flags = se ? IWK_WC_WITH_SE : 0u;
+    if (op == IWK_RDMAP_OP_IMM_DATA || op == IWK_RDMAP_OP_IMM_DATA_SE) {
+        uint64_t imm;
+        memcpy(&imm, rx->ctrl, 8);
+        rx->msg_len = 0;
+        complete_recv(qp, IWK_WC_RECV_IMM, flags | IWK_WC_WITH_IMM, 0, imm, se);
+        return 0;
+    }
+    if (op == IWK_RDMAP_OP_SEND_INV || op == IWK_RDMAP_OP_SEND_SE_INV) {
+        /* RFC 5040 §5.3: invalidate the named STag, which must be of this stream's PD */
+        if (iwk_stag_invalidate(qp->ctx, qp->pd, rx->inv_stag) != 0)
+            return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_STAG_CANNOT_INV), "Send with Invalidate: STag cannot be invalidated");
+        flags |= IWK_WC_WITH_INV;
+    }
+    complete_recv(qp, IWK_WC_RECV, flags, rx->inv_stag, 0, se);
+    return 0;
+}
+
+static int finish_read_resp(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (rx->rtr_resp_pending && rx->plen == 0) {
+        rx->rtr_resp_pending = 0; /* the answer to our Read RTR (RFC 6581 §9.3) */
+        return 0;
+    }
+    pthread_mutex_lock(&qp->lock);
+    struct iwk_job *j = oldest_read(qp);
+    if (j == NULL || j->wr.opcode != IWK_WR_RDMA_READ) {
+        pthread_mutex_unlock(&qp->lock);
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE), "RDMA Read Response without an outstanding Read");
+    }
+    j->got += rx->plen;
+    int rc = 0;
+    if (rx->last) {
+        if (j->got != j->len) {
+            pthread_mutex_unlock(&qp->lock);
+            return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNSPECIFIED), "Read Response shorter than the Read");
+        }
+        if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_RESP, 0, NULL, 0, NULL) != 0 && qp->fsm.state != IWK_RDMAP_QP_TERMINATE) {
+            j->done = 1;
+            j->status = IWK_WC_SUCCESS;
+            iwk_qp_reap(qp);
+            iwk_tx_pump(qp); /* a Read waiting for ORD may go now */
+        }
+    }
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
+
+/* Responds to an RDMA Read Request (RFC 5040 §5.2.1, §7.2). */
+static int finish_read_req(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_rdmap_read_request rr;
+    (void)iwk_rdmap_read_request_decode(rx->ctrl, rx->plen, &rr);
+    rx->expect_msn[IWK_QN_READ]++;
+    pthread_mutex_lock(&qp->lock);
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->head + 2, rx->hdr_len, "more Read Requests than IRD") == 0 ||
+        qp->fsm.state != IWK_RDMAP_QP_RTS) {
+        iwk_tx_pump(qp);
+        pthread_mutex_unlock(&qp->lock);
+        rx->phase = RX_DEAD;
+        return 1;
+    }
+    pthread_mutex_unlock(&qp->lock);
+    uint8_t *src = NULL;
+    if (rr.read_size > 0) {
+        enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, rr.src_stag, rr.src_to, rr.read_size,
+                                                 IWK_ACCESS_REMOTE_READ, &src);
+        if (c != IWK_STAG_OK)
+            return rx_fail(qp, stag_term(c), stag_text(c));
+    }
+    struct iwk_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_CATASTROPHIC_STREAM), "out of memory");
+    j->kind = IWK_JOB_READ_RESP;
+    j->sink_stag = rr.sink_stag;
+    j->sink_to = rr.sink_to;
+    j->src[0].iov_base = src;
+    j->src[0].iov_len = rr.read_size;
+    j->nsrc = 1;
+    j->len = rr.read_size;
+    j->counts_ird = 1;
+    pthread_mutex_lock(&qp->lock);
+    if (qp->resp_tail != NULL)
+        qp->resp_tail->next = j;
+    else
+        qp->resp_head = j;
+    qp->resp_tail = j;
+    iwk_tx_pump(qp);
+    pthread_mutex_unlock(&qp->lock);
+    return 0;
+}
+
+/* RFC 7306 §5.1.1: FetchAdd; a 1 in the Add Mask ends a field (no carry out of that bit). */
+static uint64_t masked_add(uint64_t a, uint64_t b, uint64_t mask)
+{
+    if (mask == 0)
+        return a + b;
+    uint64_t r = 0, carry = 0;
+    for (unsigned i = 0; i < 64; i++) {
+        uint64_t x = (a >> i) & 1u, y = (b >> i) & 1u;
+        uint64_t s = x ^ y ^ carry;
+        carry = (x & y) | (x & carry) | (y & carry);
+        if ((mask >> i) & 1u)
+            carry = 0;
+        r |= s << i;
+    }
+    return r;
+}
+
+static uint64_t do_atomic(uint64_t *target, const struct iwk_rdmap_atomic_request *ar)
+{
+    uint64_t old = __atomic_load_n(target, __ATOMIC_SEQ_CST);
+    for (;;) {
+        uint64_t nv;
+        if (ar->aopcode == IWK_RDMAP_AOP_FETCH_ADD)
+            nv = masked_add(old, ar->add_swap_data, ar->add_swap_mask);
+        else if (((old ^ ar->compare_data) & ar->compare_mask) == 0)
+            nv = (old & ~ar->add_swap_mask) | (ar->add_swap_data & ar->add_swap_mask);
+        else
+            nv = old;
+        if (__atomic_compare_exchange_n(target, &old, nv, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            return old;
+    }
+}
+
+static int finish_atomic_req(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_rdmap_atomic_request ar;
+    iwk_status st = iwk_rdmap_atomic_request_parse(rx->ctrl, rx->plen, &ar);
+    rx->expect_msn[IWK_QN_READ]++;
+    if (st != IWK_OK)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE), "unsupported atomic operation (RFC 7306 §5.2.1)");
+    pthread_mutex_lock(&qp->lock);
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->head + 2, rx->hdr_len, "more atomics than IRD") == 0 ||
+        qp->fsm.state != IWK_RDMAP_QP_RTS) {
+        iwk_tx_pump(qp);
+        pthread_mutex_unlock(&qp->lock);
+        rx->phase = RX_DEAD;
+        return 1;
+    }
+    pthread_mutex_unlock(&qp->lock);
+    uint8_t *p = NULL;
+    enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, ar.remote_stag, ar.remote_to, 8u,
+                                             IWK_ACCESS_REMOTE_ATOMIC, &p);
+    if (c != IWK_STAG_OK)
+        return rx_fail(qp, stag_term(c), stag_text(c));
+    if (((uintptr_t)p & 7u) != 0)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_CATASTROPHIC_STREAM), "atomic target not 64-bit aligned (RFC 7306 §8.2)");
+    uint64_t old = do_atomic((uint64_t *)(void *)p, &ar);
+    struct iwk_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_CATASTROPHIC_STREAM), "out of memory");
+    j->kind = IWK_JOB_ATOMIC_RESP;
+    struct iwk_rdmap_atomic_response resp = { .orig_req_id = ar.req_id, .orig_value = old };
+    (void)iwk_rdmap_atomic_response_serialize(&resp, j->ctrl, sizeof j->ctrl);
+    j->ctrl_len = 12;
+    j->counts_ird = 1;
+    pthread_mutex_lock(&qp->lock);
+    if (qp->resp_tail != NULL)
+        qp->resp_tail->next = j;
+    else
+        qp->resp_head = j;
+    qp->resp_tail = j;
+    iwk_tx_pump(qp);
+    pthread_mutex_unlock(&qp->lock);
+    return 0;
+}
+
+static int finish_atomic_resp(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_rdmap_atomic_response resp;
+    (void)iwk_rdmap_atomic_response_decode(rx->ctrl, rx->plen, &resp);
+    rx->expect_msn[IWK_QN_ATOMIC_RESP]++;
+    pthread_mutex_lock(&qp->lock);
+    struct iwk_job *j = oldest_read(qp);
+    if (j == NULL || j->wr.opcode == IWK_WR_RDMA_READ || j->req_id != resp.orig_req_id) {
+        pthread_mutex_unlock(&qp->lock);
+        return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE), "Atomic Response without a matching request");
+    }
+    memcpy(j->result, &resp.orig_value, 8);
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_RESP, 0, NULL, 0, NULL) != 0 && qp->fsm.state != IWK_RDMAP_QP_TERMINATE) {
+        j->done = 1;
+        j->status = IWK_WC_SUCCESS;
+        iwk_qp_reap(qp);
+        iwk_tx_pump(qp);
+    }
+    pthread_mutex_unlock(&qp->lock);
+    return 0;
+}
+
+static int finish_terminate(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_rdmap_terminate t;
+    iwk_status st = iwk_rdmap_terminate_parse(rx->ctrl, rx->plen, &t);
+    pthread_mutex_lock(&qp->lock);
+    qp->info.term_received = 1;
+    qp->info.term_layer = st == IWK_OK ? t.elayer : (uint8_t)(rx->ctrl[0] >> 4);
+    qp->info.term_etype = st == IWK_OK ? t.etype : (uint8_t)(rx->ctrl[0] & 0xFu);
+    qp->info.term_ecode = st == IWK_OK ? t.ecode : rx->ctrl[1];
+    if (qp->info.error == 0) {
+        qp->info.error = -ECONNABORTED;
+        snprintf(qp->info.reason, sizeof qp->info.reason, "Terminate received (%u/%u/0x%02x)%s",
+                 qp->info.term_layer, qp->info.term_etype, qp->info.term_ecode,
+                 st == IWK_OK ? "" : " (malformed header)");
+    }
+    iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_TERM, 0, NULL, 0, NULL);
+    iwk_tx_pump(qp);
+    pthread_mutex_unlock(&qp->lock);
+    rx->phase = RX_DEAD;
+    return 1;
+}
+
+/* Responder in peer-to-peer or client-server mode: the first FPDU goes to the MPA machine
+ * (RFC 5044 §7.1.2 rule 4, RFC 6581 §9.3) before anything else is done with it. Returns 1 when
+ * the FPDU was the RTR (consumed), 0 when it is ULP data, -1 when setup failed. */
+static int first_fpdu(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    struct iwk_mpa_responder_input in = { 0 };
+    uint8_t kind = IWK_FPDU_DATA;
+    struct iwk_rdmap_read_request rr = { 0 };
+    if (rx->opcode == IWK_RDMAP_OP_RDMA_WRITE && rx->plen == 0)
+        kind = IWK_FPDU_RTR_WRITE;
+    else if (rx->opcode == IWK_RDMAP_OP_SEND && rx->plen == 0)
+        kind = IWK_FPDU_RTR_SEND;
+    else if (rx->opcode == IWK_RDMAP_OP_RDMA_READ_REQ) {
+        (void)iwk_rdmap_read_request_decode(rx->ctrl, rx->plen, &rr);
+        if (rr.read_size == 0)
+            kind = IWK_FPDU_RTR_READ;
+    }
+    if (!qp->mresp.p2p_neg)
+        kind = IWK_FPDU_DATA;
+    in.kind = kind;
+    in.stag = 0;
+    struct iwk_mpa_responder_actions act;
+    pthread_mutex_lock(&qp->lock);
+    iwk_mpa_responder_step(&qp->mresp, IWK_MPA_RESPONDER_EV_RX_FPDU, &in, &act);
+    int r = 0;
+    if (qp->mresp.state == IWK_MPA_RESPONDER_RTS) {
+        rx->rtr_pending = 0;
+        qp->tx_allowed = qp->mresp.tx_fpdu;
+        if (act.send_fpdu && act.fpdu_kind == IWK_FPDU_READ_RESP) {
+            struct iwk_job *j = calloc(1, sizeof *j);
+            if (j != NULL) {
+                j->kind = IWK_JOB_RTR;
+                j->rtr_kind = IWK_FPDU_READ_RESP;
+                j->sink_stag = rr.sink_stag;
+                j->sink_to = rr.sink_to;
+                if (qp->resp_tail != NULL)
+                    qp->resp_tail->next = j;
+                else
+                    qp->resp_head = j;
+                qp->resp_tail = j;
+            }
+        }
+        if (kind != IWK_FPDU_DATA) {
+            r = 1;
+            if (kind == IWK_FPDU_RTR_READ)
+                rx->expect_msn[IWK_QN_READ]++;
+            else if (kind == IWK_FPDU_RTR_SEND)
+                rx->expect_msn[IWK_QN_SEND]++;
+        }
+        iwk_tx_pump(qp);
+        pthread_mutex_unlock(&qp->lock);
+        return r;
+    }
+    pthread_mutex_unlock(&qp->lock);
+    if (act.send_term) {
+        rx_fail(qp, act.term_code, "peer-to-peer: the first FPDU is not an RTR we offered (RFC 6581 §9.2)");
+        return -1;
+    }
+    return 0;
+}
+
+static int finish_segment(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (rx->rtr_pending) {
+        int r = first_fpdu(qp);
+        if (r != 0)
+            return r < 0 ? 1 : 0;
+    }
+    switch (rx->opcode) {
+    case IWK_RDMAP_OP_RDMA_WRITE:
+        pthread_mutex_lock(&qp->lock);
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_MSG, 0, NULL, 0, NULL);
+        pthread_mutex_unlock(&qp->lock);
+        return 0;
+    case IWK_RDMAP_OP_RDMA_READ_RESP:
+        return finish_read_resp(qp);
+    case IWK_RDMAP_OP_RDMA_READ_REQ:
+        return finish_read_req(qp);
+    case IWK_RDMAP_OP_ATOMIC_REQ:
+        return finish_atomic_req(qp);
+    case IWK_RDMAP_OP_ATOMIC_RESP:
+        return finish_atomic_resp(qp);
+    case IWK_RDMAP_OP_TERMINATE:
+        return finish_terminate(qp);
+    default:
+        pthread_mutex_lock(&qp->lock);
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_MSG, 0, NULL, 0, NULL);
+        pthread_mutex_unlock(&qp->lock);
+        return finish_send(qp);
+    }
+}
+
+/* ---- the FPDU reader ------------------------------------------------------------------------ */
+
+static void iov_advance(struct iovec *v, int *n, size_t k)
+{
+    int i = 0;
+    while (i < *n && k >= v[i].iov_len)
+        k -= v[i++].iov_len;
+    if (i < *n && k > 0) {
+        v[i].iov_base = (uint8_t *)v[i].iov_base + k;
+        v[i].iov_len -= k;
+    }
+    memmove(v, v + i, (size_t)(*n - i) * sizeof *v);
+    *n -= i;
+}
+
+/* Reads into head[have, need): 1 complete, 0 would block / closed (handled), */
+static long rx_fill(struct iwk_qp *qp, uint8_t *buf, uint32_t *have, uint32_t need, int crc_it)
+{
+    struct iovec v = { .iov_base = buf + *have, .iov_len = need - *have };
+    long r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, need - *have, crc_it, &qp->rec);
+    if (r > 0) {
+        *have += (uint32_t)r;
+        qp->info.rx_bytes += (uint64_t)r;
+    }
+    return r;
+}
+
+static void on_closed(struct iwk_qp *qp, long r)
+{
+    pthread_mutex_lock(&qp->lock);
+    if (r == 0)
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_CLOSED, 0, NULL, 0, "peer closed the connection");
+    else
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "connection reset");
+    iwk_pcap_flow_fin(&qp->rec, 1);
+    if (qp->watched) {
+        qp->watched = 0;
+        iwk_ctx_unwatch(qp->ctx, qp->fd);
+    }
+    qp->rx_closed = 1;
+    pthread_cond_broadcast(&qp->cond);
+    pthread_mutex_unlock(&qp->lock);
+}
+
+/* One step of the reader: 1 progress, 0 would block, -1 stream ended. */
+static int rx_step(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    long r = 1;
+    switch (rx->phase) {
+    case RX_HEAD:
+        if (!rx->fpdu_open) {
+            iwk_mpa_rx_fpdu_begin(&qp->mrx);
+            rx->fpdu_open = 1;
+        }
+        r = rx_fill(qp, rx->head, &rx->head_have, 4u, 1);
+        if (r > 0 && rx->head_have == 4u) {
+            rx->ulpdu_len = ((uint32_t)rx->head[0] << 8) | rx->head[1];
+            rx->hdr_len = (rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN;
+            rx->phase = RX_HEAD2;
+            if (rx->ulpdu_len < rx->hdr_len)
+                return rx_fail(qp, T_DDP_CAT, "ULPDU shorter than its DDP header");
+        }
+        break;
+    case RX_HEAD2:
+        r = rx_fill(qp, rx->head, &rx->head_have, 2u + rx->hdr_len, 1);
+        if (r > 0 && rx->head_have == 2u + rx->hdr_len) {
+            rx->phase = RX_PAYLOAD;
+            if (begin_segment(qp) != 0)
+                return 1;
+            if (rx->ndst == 0 && rx->plen > 0)
+                set_dst_one(rx, rx->discard, rx->plen); /* never reached: every kind sets one */
+        }
+        break;
+    case RX_PAYLOAD:
+        if (rx->got < rx->plen) {
+            r = iwk_mpa_rx_read(&qp->mrx, qp->fd, rx->dst, rx->ndst, rx->plen - rx->got, 1, &qp->rec);
+            if (r > 0) {
+                rx->got += (uint32_t)r;
+                qp->info.rx_bytes += (uint64_t)r;
+                iov_advance(rx->dst, &rx->ndst, (size_t)r);
+            }
+        }
+        if (r > 0 && rx->got == rx->plen) {
+            rx->phase = RX_TRAILER;
+            rx->trailer_have = 0;
+            rx->trailer_need = (4u - ((2u + rx->ulpdu_len) & 3u)) & 3u;
+        }
+        break;
+    case RX_TRAILER: {
+        uint32_t pad = rx->trailer_need;
+        if (rx->trailer_have < pad)
+            r = rx_fill(qp, rx->trailer, &rx->trailer_have, pad, 1);
+        else
+            r = rx_fill(qp, rx->trailer, &rx->trailer_have, pad + 4u, 0);
+        if (r > 0 && rx->trailer_have == pad + 4u) {
+            qp->info.rx_fpdus++;
+            rx->fpdu_open = 0;
+            rx->phase = RX_HEAD;
+            rx->head_have = 0;
+            if (qp->mrx.marker_error)
+                return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_MARKER), "Marker does not point at the FPDU start");
+            if (qp->mrx.crc &&
+                iwk_crc32c_final(qp->mrx.crc_state) != iwk_crc32c_get_wire(rx->trailer + pad))
+                return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_CRC), "FPDU CRC32c mismatch (RFC 5044 §4.4)");
+            finish_segment(qp);
+        }
+        break;
+    }
+    case RX_DEAD: {
+        /* after a Terminate: read and drop until the peer closes (RFC 5040 §5.4) */
+        struct iovec v = { .iov_base = rx->discard, .iov_len = sizeof rx->discard };
+        ssize_t k = readv(qp->fd, &v, 1);
+        r = k < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno) : (long)k;
+        break;
+    }
+    }
+    if (r == -EAGAIN)
+        return 0;
+    if (r <= 0) {
+        on_closed(qp, r);
+        return -1;
+    }
+    return 1;
+}
+
+void iwk_qp_on_readable(struct iwk_qp *qp)
+{
+    pthread_mutex_lock(&qp->rx_lock);
+    for (int budget = 256; budget > 0 && !qp->rx_closed; budget--)
+        if (rx_step(qp) <= 0)
+            break;
+    pthread_mutex_unlock(&qp->rx_lock);
+}
+
+void iwk_qp_on_hangup(struct iwk_qp *qp)
+{
+    iwk_qp_on_readable(qp);
+}

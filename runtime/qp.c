@@ -1,0 +1,508 @@
+/* runtime/qp.c - queue pairs of the iwkit runtime: creation, posting work requests, completions
+ * in posting order, the RDMAP Stream state (the generated rdmap_qp machine, spec/rdmap_stream.iws,
+ * RFC 5040 §6), Terminate and flush, graceful and abortive close. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iwk_internal.h"
+
+/* ---- creation ------------------------------------------------------------------------------ */
+
+int iwk_qp_create(struct iwk_pd *pd, const struct iwk_qp_attr *attr, struct iwk_qp **out)
+{
+    if (attr == NULL || attr->send_cq == NULL || attr->recv_cq == NULL)
+        return -EINVAL;
+    uint32_t sw = attr->max_send_wr ? attr->max_send_wr : 128u;
+    uint32_t rw = attr->max_recv_wr ? attr->max_recv_wr : 128u;
+    uint32_t sg = attr->max_sge ? attr->max_sge : 8u;
+    if (sw > IWK_MAX_SEND_WR || rw > IWK_MAX_RECV_WR || sg > IWK_MAX_SGE)
+        return -EINVAL;
+    struct iwk_qp *qp = calloc(1, sizeof *qp);
+    if (qp == NULL)
+        return -ENOMEM;
+    qp->rq = calloc(rw, sizeof *qp->rq);
+    if (qp->rq == NULL) {
+        free(qp);
+        return -ENOMEM;
+    }
+    struct iwk_context *ctx = pd->ctx;
+    qp->ctx = ctx;
+    qp->pd = pd;
+    qp->send_cq = attr->send_cq;
+    qp->recv_cq = attr->recv_cq;
+    qp->max_send_wr = sw;
+    qp->max_recv_wr = rw;
+    qp->max_sge = sg;
+    qp->fd = -1;
+    qp->state = IWK_QPS_IDLE;
+    pthread_mutex_init(&qp->lock, NULL);
+    pthread_mutex_init(&qp->rx_lock, NULL);
+    pthread_cond_init(&qp->cond, NULL);
+    iwk_rdmap_qp_init(&qp->fsm);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->n_qp++;
+    pd->n_users++;
+    attr->send_cq->n_users++;
+    attr->recv_cq->n_users++;
+    pthread_mutex_unlock(&ctx->lock);
+    *out = qp;
+    return 0;
+}
+
+static void free_jobs(struct iwk_job *j)
+{
+    while (j != NULL) {
+        struct iwk_job *n = j->next;
+        free(j);
+        j = n;
+    }
+}
+
+int iwk_qp_destroy(struct iwk_qp *qp)
+{
+    struct iwk_context *ctx = qp->ctx;
+    pthread_mutex_lock(&qp->lock);
+    int fd = qp->fd;
+    int watched = qp->watched;
+    qp->watched = 0;
+    if (qp->state == IWK_QPS_RTS || qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_TERMINATE)
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "queue pair destroyed");
+    pthread_mutex_unlock(&qp->lock);
+    if (watched)
+        iwk_ctx_unwatch(ctx, fd);
+    iwk_ctx_quiesce(ctx);
+    pthread_mutex_lock(&qp->rx_lock);
+    pthread_mutex_unlock(&qp->rx_lock);
+    if (fd >= 0) {
+        iwk_pcap_flow_fin(&qp->rec, 0);
+        close(fd);
+    }
+    pthread_mutex_lock(&ctx->lock);
+    ctx->n_qp--;
+    qp->pd->n_users--;
+    qp->send_cq->n_users--;
+    qp->recv_cq->n_users--;
+    pthread_mutex_unlock(&ctx->lock);
+    free_jobs(qp->sq_head);
+    free_jobs(qp->resp_head);
+    free(qp->rq);
+    pthread_cond_destroy(&qp->cond);
+    pthread_mutex_destroy(&qp->rx_lock);
+    pthread_mutex_destroy(&qp->lock);
+    free(qp);
+    return 0;
+}
+
+/* ---- completions --------------------------------------------------------------------------- */
+
+static enum iwk_wc_opcode wc_opcode(enum iwk_wr_opcode op)
+{
+    switch (op) {
+    case IWK_WR_RDMA_WRITE: return IWK_WC_RDMA_WRITE;
+    case IWK_WR_RDMA_READ: return IWK_WC_RDMA_READ;
+    case IWK_WR_FETCH_ADD: return IWK_WC_FETCH_ADD;
+    case IWK_WR_CMP_SWAP: return IWK_WC_CMP_SWAP;
+    case IWK_WR_WRITE_IMM: return IWK_WC_WRITE_IMM;
+    case IWK_WR_IMM: return IWK_WC_IMM;
+    default: return IWK_WC_SEND;
+    }
+}
+
+/* Moves completed jobs from the head of the send queue to the CQ, in posting order. */
+void iwk_qp_reap(struct iwk_qp *qp)
+{
+    while (qp->sq_head != NULL && qp->sq_head->done) {
+        struct iwk_job *j = qp->sq_head;
+        qp->sq_head = j->next;
+        if (qp->sq_head == NULL)
+            qp->sq_tail = NULL;
+        if (qp->sq_tx == j)
+            qp->sq_tx = j->next;
+        qp->sq_count--;
+        if (j->status != IWK_WC_SUCCESS || (j->wr.flags & IWK_SEND_SIGNALED)) {
+            struct iwk_wc wc = { .wr_id = j->wr.wr_id, .status = j->status, .opcode = wc_opcode(j->wr.opcode),
+                                 .byte_len = (uint32_t)j->len, .qp = qp };
+            iwk_cq_push(qp->send_cq, &wc, 0);
+        }
+        free(j);
+    }
+    pthread_cond_broadcast(&qp->cond);
+}
+
+/* Every job that has not completed completes now with `first` (the oldest outstanding one) and
+ * WR_FLUSH_ERR (the rest); posted receives are flushed too (RFC 5040 §5.4, §6.2.1). */
+static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
+{
+    int k = 0;
+    for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
+        if (!j->done) {
+            j->done = 1;
+            j->status = k++ == 0 ? first : IWK_WC_WR_FLUSH_ERR;
+        }
+    }
+    qp->sq_tx = NULL;
+    iwk_qp_reap(qp);
+    free_jobs(qp->resp_head);
+    qp->resp_head = qp->resp_tail = NULL;
+    while (qp->rq_count > 0) {
+        struct iwk_recv_entry *e = &qp->rq[qp->rq_head];
+        struct iwk_wc wc = { .wr_id = e->wr_id, .status = IWK_WC_WR_FLUSH_ERR, .opcode = IWK_WC_RECV, .qp = qp };
+        iwk_cq_push(qp->recv_cq, &wc, 0);
+        qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
+        qp->rq_count--;
+    }
+    if (qp->rx.cur_recv_valid) {
+        struct iwk_wc wc = { .wr_id = qp->rx.cur_recv.wr_id, .status = IWK_WC_WR_FLUSH_ERR,
+                             .opcode = IWK_WC_RECV, .qp = qp };
+        iwk_cq_push(qp->recv_cq, &wc, 0);
+        qp->rx.cur_recv_valid = 0;
+    }
+}
+
+/* ---- the RDMAP Stream machine -------------------------------------------------------------- */
+
+static enum iwk_qp_state qp_state_of(uint8_t s)
+{
+    switch (s) {
+    case IWK_RDMAP_QP_RTS: return IWK_QPS_RTS;
+    case IWK_RDMAP_QP_CLOSING: return IWK_QPS_CLOSING;
+    case IWK_RDMAP_QP_TERMINATE: return IWK_QPS_TERMINATE;
+    case IWK_RDMAP_QP_ERROR: return IWK_QPS_ERROR;
+    default: return IWK_QPS_IDLE;
+    }
+}
+
+static void queue_terminate(struct iwk_qp *qp, uint16_t code, const uint8_t *bad, uint32_t bad_len)
+{
+    struct iwk_job *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return;
+    t->kind = IWK_JOB_TERMINATE;
+    t->ctrl_len = iwk_terminate_header(t->ctrl, qp->tx_msn[IWK_QN_TERM]++, code, bad, bad_len);
+    /* nothing else is sent after a Terminate (RFC 5040 §5.4) */
+    free_jobs(qp->resp_head);
+    qp->resp_head = qp->resp_tail = t;
+    qp->info.term_sent = 1;
+    qp->info.term_layer = (uint8_t)(code >> 12);
+    qp->info.term_etype = (uint8_t)((code >> 8) & 0xFu);
+    qp->info.term_ecode = (uint8_t)code;
+}
+
+static void llp_fin(struct iwk_qp *qp)
+{
+    if (qp->fin_sent || qp->fd < 0)
+        return;
+    if (qp->tx_fpdu_busy || qp->resp_head != NULL) {
+        qp->fin_pending = 1;
+        return;
+    }
+    qp->fin_sent = 1;
+    (void)shutdown(qp->fd, SHUT_WR);
+    iwk_pcap_flow_fin(&qp->rec, 0);
+}
+
+int iwk_qp_event(struct iwk_qp *qp, enum iwk_rdmap_qp_event ev, uint16_t term_code, const uint8_t *bad,
+                 uint32_t bad_len, const char *why)
+{
+    struct iwk_rdmap_qp_actions act;
+    struct iwk_rdmap_qp_input none = { 0 };
+    int t = iwk_rdmap_qp_step(&qp->fsm, ev, &none, &act);
+    if (t == 0)
+        return 0;
+    if (act.send_term) {
+        /* the machine decides that a Terminate goes out; the code names the error found
+         * (RFC 5040 §7.1, RFC 5042), or the machine's own for the errors it detects itself */
+        uint16_t code = term_code != 0 ? term_code : act.term_code;
+        queue_terminate(qp, code, bad, bad_len);
+        if (qp->info.error == 0) {
+            qp->info.error = -EPROTO;
+            snprintf(qp->info.reason, sizeof qp->info.reason, "Terminate sent (%u/%u/0x%02x): %s",
+                     code >> 12, (code >> 8) & 0xFu, code & 0xFFu, why != NULL ? why : "local error");
+        }
+    }
+    if (act.complete_err > 0 || act.llp_reset || qp->fsm.state == IWK_RDMAP_QP_ERROR ||
+        qp->fsm.state == IWK_RDMAP_QP_TERMINATE) {
+        enum iwk_wc_status first = IWK_WC_WR_FLUSH_ERR;
+        if (qp->info.term_received)
+            first = qp->info.term_etype == 1 && qp->info.term_layer == 0 ? IWK_WC_REM_ACCESS_ERR : IWK_WC_REM_OP_ERR;
+        else if (act.send_term)
+            first = IWK_WC_FATAL_ERR;
+        struct iwk_job *keep = qp->resp_head;
+        if (act.send_term)
+            qp->resp_head = qp->resp_tail = NULL;
+        flush_all(qp, first);
+        if (act.send_term)
+            qp->resp_head = qp->resp_tail = keep;
+    }
+    if (act.llp_reset && qp->fd >= 0) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        (void)setsockopt(qp->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        (void)shutdown(qp->fd, SHUT_RDWR);
+    }
+    if (act.llp_close)
+        llp_fin(qp);
+    if (why != NULL && qp->info.error == 0 && (ev == IWK_RDMAP_QP_EV_LLP_ERROR || ev == IWK_RDMAP_QP_EV_LLP_CLOSED) &&
+        qp->fsm.state == IWK_RDMAP_QP_ERROR) {
+        qp->info.error = -ECONNRESET;
+        snprintf(qp->info.reason, sizeof qp->info.reason, "%s", why);
+    }
+    qp->state = qp_state_of(qp->fsm.state);
+    pthread_cond_broadcast(&qp->cond);
+    return t;
+}
+
+/* ---- start (after MPA setup) ----------------------------------------------------------------- */
+
+int iwk_qp_start(struct iwk_qp *qp, int fd, const struct iwk_qp_info *neg, int responder_waits,
+                 int rtr_kind_to_send, int rtr_read_pending)
+{
+    (void)rtr_read_pending;
+    int rc = 0;
+    uint32_t mss = 0;
+    socklen_t sl = sizeof mss;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &sl) < 0 || mss == 0)
+        mss = 1460;
+    pthread_mutex_lock(&qp->lock);
+    qp->fd = fd;
+    qp->info.mpa_rev = neg->mpa_rev;
+    qp->info.crc = neg->crc;
+    qp->info.tx_markers = neg->tx_markers;
+    qp->info.rx_markers = neg->rx_markers;
+    qp->info.rtr = neg->rtr;
+    qp->info.ird = neg->ird;
+    qp->info.ord = neg->ord;
+    qp->mtx.crc = neg->crc;
+    qp->mtx.markers = neg->tx_markers;
+    qp->mrx.crc = neg->crc;
+    qp->mrx.markers = neg->rx_markers;
+    qp->mulpdu = iwk_mpa_mulpdu(mss, neg->tx_markers);
+    qp->info.mulpdu = qp->mulpdu;
+    for (uint32_t q = 0; q < IWK_NQN; q++)
+        qp->tx_msn[q] = qp->rx.expect_msn[q] = 1u; /* RFC 5041 §5.1: MSN starts at 1 */
+    iwk_rdmap_qp_init(&qp->fsm);
+    qp->fsm.sq_depth = (uint8_t)qp->max_send_wr;
+    /* 0x3FFF: not negotiated (RFC 6581 §9.1): the machine counts up to 16383 */
+    qp->fsm.ord = neg->ord;
+    qp->fsm.ird = neg->ird;
+    iwk_qp_event(qp, IWK_RDMAP_QP_EV_CONNECT, 0, NULL, 0, NULL);
+    qp->tx_allowed = !responder_waits;
+    qp->rx.rtr_pending = (uint8_t)responder_waits;
+    qp->rx.phase = RX_HEAD;
+    if (rtr_kind_to_send != 0) {
+        struct iwk_job *j = calloc(1, sizeof *j);
+        if (j == NULL) {
+            rc = -ENOMEM;
+        } else {
+            j->kind = IWK_JOB_RTR;
+            j->rtr_kind = (uint8_t)rtr_kind_to_send;
+            qp->resp_head = qp->resp_tail = j;
+            qp->rx.rtr_resp_pending = rtr_kind_to_send == IWK_FPDU_RTR_READ;
+        }
+    }
+    qp->watched = 1;
+    pthread_mutex_unlock(&qp->lock);
+    if (rc == 0)
+        rc = iwk_ctx_start_progress(qp->ctx);
+    if (rc == 0)
+        rc = iwk_ctx_watch(qp->ctx, fd, qp, EPOLLIN | EPOLLRDHUP, 1);
+    pthread_mutex_lock(&qp->lock);
+    if (rc == 0)
+        iwk_tx_pump(qp);
+    else
+        qp->watched = 0;
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
+
+/* ---- posting ----------------------------------------------------------------------------------- */
+
+static int resolve_sgl(struct iwk_qp *qp, const struct iwk_sge *sg, uint32_t n, uint32_t access,
+                       struct iovec *out, uint64_t *total)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = NULL;
+        if (sg[i].length == 0) {
+            out[i].iov_base = NULL;
+            out[i].iov_len = 0;
+            continue;
+        }
+        if (iwk_stag_resolve(qp->ctx, qp->pd, sg[i].lkey, sg[i].addr, sg[i].length, access, &p) != IWK_STAG_OK)
+            return -EACCES;
+        out[i].iov_base = p;
+        out[i].iov_len = sg[i].length;
+        sum += sg[i].length;
+    }
+    *total = sum;
+    return 0;
+}
+
+static int check_send_wr(const struct iwk_qp *qp, const struct iwk_send_wr *wr)
+{
+    if (wr->num_sge > qp->max_sge || (wr->num_sge > 0 && wr->sg_list == NULL))
+        return -EINVAL;
+    switch (wr->opcode) {
+    case IWK_WR_SEND: case IWK_WR_SEND_INV: case IWK_WR_RDMA_WRITE: case IWK_WR_WRITE_IMM:
+        return 0;
+    case IWK_WR_IMM:
+        return wr->num_sge == 0 ? 0 : -EINVAL;
+    case IWK_WR_RDMA_READ:
+        return wr->num_sge <= 1 ? 0 : -EINVAL; /* one Data Sink STag (RFC 5040 §4.4) */
+    case IWK_WR_FETCH_ADD: case IWK_WR_CMP_SWAP:
+        return wr->num_sge == 1 && wr->sg_list[0].length == 8 ? 0 : -EINVAL; /* RFC 7306 §5 */
+    default:
+        return -EINVAL;
+    }
+}
+
+int iwk_post_send(struct iwk_qp *qp, const struct iwk_send_wr *wr)
+{
+    int rc = check_send_wr(qp, wr);
+    if (rc != 0)
+        return rc;
+    struct iwk_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return -ENOMEM;
+    j->kind = IWK_JOB_WR;
+    j->wr = *wr;
+    memcpy(j->sge, wr->sg_list, wr->num_sge * sizeof *j->sge);
+    j->wr.sg_list = j->sge;
+    int sink = wr->opcode == IWK_WR_RDMA_READ || wr->opcode == IWK_WR_FETCH_ADD || wr->opcode == IWK_WR_CMP_SWAP;
+    rc = resolve_sgl(qp, j->sge, wr->num_sge, sink ? IWK_ACCESS_LOCAL_WRITE : 0u, j->src, &j->len);
+    j->nsrc = (int)wr->num_sge;
+    if (rc == 0 && j->len > UINT32_MAX)
+        rc = -EMSGSIZE;
+    if (rc == 0 && (wr->opcode == IWK_WR_FETCH_ADD || wr->opcode == IWK_WR_CMP_SWAP)) {
+        j->result = j->src[0].iov_base;
+        if (((uintptr_t)j->result & 7u) != 0)
+            rc = -EINVAL;
+    }
+    if (rc != 0) {
+        free(j);
+        return rc;
+    }
+    pthread_mutex_lock(&qp->lock);
+    if (qp->state != IWK_QPS_RTS)
+        rc = -ENOTCONN;
+    else if (qp->sq_count >= qp->max_send_wr)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        if (qp->sq_tail != NULL)
+            qp->sq_tail->next = j;
+        else
+            qp->sq_head = j;
+        qp->sq_tail = j;
+        if (qp->sq_tx == NULL)
+            qp->sq_tx = j;
+        qp->sq_count++;
+        iwk_tx_pump(qp);
+    }
+    pthread_mutex_unlock(&qp->lock);
+    if (rc != 0)
+        free(j);
+    return rc;
+}
+
+int iwk_post_recv(struct iwk_qp *qp, const struct iwk_recv_wr *wr)
+{
+    if (wr->num_sge > qp->max_sge || (wr->num_sge > 0 && wr->sg_list == NULL))
+        return -EINVAL;
+    struct iwk_recv_entry e = { .wr_id = wr->wr_id, .ndst = (int)wr->num_sge };
+    int rc = resolve_sgl(qp, wr->sg_list, wr->num_sge, IWK_ACCESS_LOCAL_WRITE, e.dst, &e.len);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&qp->lock);
+    if (qp->state == IWK_QPS_ERROR || qp->state == IWK_QPS_TERMINATE)
+        rc = -ENOTCONN;
+    else if (qp->rq_count >= qp->max_recv_wr)
+        rc = -ENOMEM;
+    else {
+        qp->rq[(qp->rq_head + qp->rq_count) % qp->max_recv_wr] = e;
+        qp->rq_count++;
+    }
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
+
+/* ---- close and information ------------------------------------------------------------------- */
+
+static void deadline_of(struct timespec *dl, int timeout_ms)
+{
+    clock_gettime(CLOCK_REALTIME, dl);
+    dl->tv_sec += timeout_ms / 1000;
+    dl->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl->tv_nsec >= 1000000000L) {
+        dl->tv_sec++;
+        dl->tv_nsec -= 1000000000L;
+    }
+}
+
+int iwk_disconnect(struct iwk_qp *qp, int timeout_ms)
+{
+    struct timespec dl;
+    deadline_of(&dl, timeout_ms < 0 ? 3600000 : timeout_ms);
+    int rc = 0;
+    pthread_mutex_lock(&qp->lock);
+    /* outstanding work first (RFC 5040 §6.2: the ULP's graceful termination) */
+    while (qp->state == IWK_QPS_RTS && qp->sq_head != NULL && rc == 0)
+        if (pthread_cond_timedwait(&qp->cond, &qp->lock, &dl) == ETIMEDOUT)
+            rc = -ETIMEDOUT;
+    if (qp->state == IWK_QPS_RTS)
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_CLOSE, 0, NULL, 0, NULL);
+    while ((qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_RTS) && rc == 0)
+        if (pthread_cond_timedwait(&qp->cond, &qp->lock, &dl) == ETIMEDOUT)
+            rc = -ETIMEDOUT;
+    if (rc != 0 && (qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_RTS))
+        iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "disconnect timed out: connection reset");
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
+
+int iwk_qp_wait_closed(struct iwk_qp *qp, int timeout_ms)
+{
+    struct timespec dl;
+    deadline_of(&dl, timeout_ms < 0 ? 3600000 : timeout_ms);
+    int rc = 0;
+    pthread_mutex_lock(&qp->lock);
+    while ((qp->state == IWK_QPS_RTS || qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_TERMINATE ||
+            qp->state == IWK_QPS_CONNECTING) && rc == 0)
+        if (pthread_cond_timedwait(&qp->cond, &qp->lock, &dl) == ETIMEDOUT)
+            rc = -ETIMEDOUT;
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
+
+int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out)
+{
+    struct iwk_qp *q = (struct iwk_qp *)(uintptr_t)qp;
+    pthread_mutex_lock(&q->lock);
+    *out = q->info;
+    out->state = q->state;
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+int iwk_qp_inject_raw(struct iwk_qp *qp, const void *buf, size_t len)
+{
+    int rc = 0;
+    pthread_mutex_lock(&qp->lock);
+    if (qp->fd < 0 || qp->tx_fpdu_busy)
+        rc = -EBUSY;
+    else if (send(qp->fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+        rc = -EIO;
+    else {
+        struct iovec v = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+        iwk_pcap_flow_data(&qp->rec, 0, &v, 1, len);
+        qp->mtx.pos += len;
+    }
+    pthread_mutex_unlock(&qp->lock);
+    return rc;
+}
