@@ -128,13 +128,15 @@ struct rx_piece {
     uint8_t *ptr;
     size_t len;
     uint8_t marker;
+    uint8_t mk_off;             /* Marker pieces: offset of the first octet inside the Marker */
 };
 
-/* Plans one readv: destination runs and Marker pieces, in stream order. */
+/* Plans one readv: destination runs and Marker pieces, in stream order. Each Marker gets its
+ * own 4-octet slot in mkbuf (one readv can cross several). */
 static int rx_plan(const struct iwk_mpa_rx *rx, const struct iovec *dst, int ndst, size_t want,
-                   struct rx_piece *pc, uint8_t *mkbuf)
+                   struct rx_piece *pc, uint8_t (*mkbuf)[4])
 {
-    int n = 0;
+    int n = 0, nmk = 0;
     uint64_t p = rx->pos;
     for (int i = 0; i < ndst && want > 0 && n < RX_MAX_IOV - 1; i++) {
         uint8_t *ptr = dst[i].iov_base;
@@ -142,14 +144,14 @@ static int rx_plan(const struct iwk_mpa_rx *rx, const struct iovec *dst, int nds
         while (len > 0 && n < RX_MAX_IOV - 1) {
             uint32_t in = (uint32_t)(p % IWK_MARKER_INTERVAL);
             if (rx->markers && in < 4u) {
-                pc[n++] = (struct rx_piece){ mkbuf + in, 4u - in, 1 };
+                pc[n++] = (struct rx_piece){ mkbuf[nmk++] + in, 4u - in, 1, (uint8_t)in };
                 p += 4u - in;
                 continue;
             }
             size_t run = len;
             if (rx->markers && run > IWK_MARKER_INTERVAL - in)
                 run = IWK_MARKER_INTERVAL - in;
-            pc[n++] = (struct rx_piece){ ptr, run, 0 };
+            pc[n++] = (struct rx_piece){ ptr, run, 0, 0 };
             ptr += run;
             len -= run;
             want -= run;
@@ -173,11 +175,10 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
 {
     struct rx_piece pc[RX_MAX_IOV];
     struct iovec iov[RX_MAX_IOV];
+    uint8_t mkbuf[RX_MAX_IOV][4];
     long stored = 0;
     while (stored == 0) {
-        /* skip what earlier calls stored: advance dst by `stored` is not needed (loop runs once
-         * with data) */
-        int n = rx_plan(rx, dst, ndst, want, pc, rx->mk);
+        int n = rx_plan(rx, dst, ndst, want, pc, mkbuf);
         for (int i = 0; i < n; i++) {
             iov[i].iov_base = pc[i].ptr;
             iov[i].iov_len = pc[i].len;
@@ -196,6 +197,7 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
                 uint64_t mpos = rx->pos - (rx->pos % IWK_MARKER_INTERVAL);
                 if (rx->crc && rx->mk_have == 0)
                     rx->crc_state = iwk_crc32c_update(rx->crc_state, pc[i].ptr, k);
+                memcpy(rx->mk + pc[i].mk_off, pc[i].ptr, k); /* a Marker may span two reads */
                 rx->pos += k;
                 if (rx->pos % IWK_MARKER_INTERVAL == 4u)
                     rx_marker_done(rx, mpos);
