@@ -146,7 +146,7 @@ struct iwk_mpa_rx {
  * `crc_it`: feed them to the CRC (0 for the CRC field itself). Returns octets stored (> 0),
  * 0 at end of stream, -EAGAIN, or -errno. */
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
-                     int crc_it, struct iwk_pcap_flow *rec);
+                     int crc_it, struct iwk_pcap_rxrec *rec);
 void iwk_mpa_rx_fpdu_begin(struct iwk_mpa_rx *rx);
 
 /* ---- queue pairs (rdmap_qp.c) --------------------------------------------------------------- */
@@ -267,6 +267,7 @@ struct iwk_qp {
     /* connection */
     struct iwk_qp_info info;
     struct iwk_pcap_flow rec;
+    struct iwk_pcap_rxrec rxrec;   /* received octets, recorded per FPDU */
     int rx_closed;
 };
 

@@ -171,7 +171,7 @@ static void rx_marker_done(struct iwk_mpa_rx *rx, uint64_t marker_pos)
 }
 
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
-                     int crc_it, struct iwk_pcap_flow *rec)
+                     int crc_it, struct iwk_pcap_rxrec *rec)
 {
     struct rx_piece pc[RX_MAX_IOV];
     struct iovec iov[RX_MAX_IOV];
@@ -189,7 +189,7 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
         if (r == 0)
             return 0;
         if (rec != NULL)
-            iwk_pcap_flow_data(rec, 1, iov, n, (size_t)r);
+            iwk_pcap_rx_append(rec, iov, n, (size_t)r);
         size_t left = (size_t)r;
         for (int i = 0; i < n && left > 0; i++) {
             size_t k = pc[i].len < left ? pc[i].len : left;

@@ -471,3 +471,49 @@ void iwk_pcap_flow_fin(struct iwk_pcap_flow *f, int dir)
     f->seq[dir]++;
     pthread_mutex_unlock(&p->lock);
 }
+
+/* ---- receive-side coalescing ---------------------------------------------------------------- */
+
+void iwk_pcap_rx_flush(struct iwk_pcap_rxrec *r)
+{
+    if (r->len == 0 || r->flow == NULL)
+        return;
+    struct iovec v = { .iov_base = r->buf, .iov_len = r->len };
+    iwk_pcap_flow_data(r->flow, 1, &v, 1, r->len);
+    r->len = 0;
+}
+
+void iwk_pcap_rx_append(struct iwk_pcap_rxrec *r, const struct iovec *iov, int iovcnt, size_t len)
+{
+    if (r->flow == NULL || r->flow->pcap == NULL || iov == NULL)
+        return;
+    if (r->buf == NULL) {
+        r->buf = malloc(IWK_PCAP_SEG_MAX);
+        if (r->buf == NULL)
+            return;
+        r->cap = IWK_PCAP_SEG_MAX;
+    }
+    for (int i = 0; i < iovcnt && len > 0; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t k = iov[i].iov_len < len ? iov[i].iov_len : len;
+        len -= k;
+        while (k > 0) {
+            size_t room = r->cap - r->len;
+            size_t n = k < room ? k : room;
+            memcpy(r->buf + r->len, p, n);
+            r->len += n;
+            p += n;
+            k -= n;
+            if (r->len == r->cap)
+                iwk_pcap_rx_flush(r);
+        }
+    }
+}
+
+void iwk_pcap_rx_free(struct iwk_pcap_rxrec *r)
+{
+    iwk_pcap_rx_flush(r);
+    free(r->buf);
+    r->buf = NULL;
+    r->cap = r->len = 0;
+}

@@ -65,4 +65,16 @@ void iwk_pcap_flow_data(struct iwk_pcap_flow *f, int dir, const struct iovec *io
 /* Records FIN|ACK in direction dir (0 ours, 1 the peer's); it consumes one sequence number. */
 void iwk_pcap_flow_fin(struct iwk_pcap_flow *f, int dir);
 
+/* Received octets are recorded in pieces that end at FPDU boundaries (the reader's small reads
+ * would otherwise become tiny segments that tshark's MPA framing cannot follow): append what each
+ * read returned, flush when a frame is complete (or the buffer holds a full segment). */
+struct iwk_pcap_rxrec {
+    struct iwk_pcap_flow *flow;   /* NULL or flow->pcap NULL: recording off */
+    uint8_t *buf;
+    size_t len, cap;
+};
+void iwk_pcap_rx_append(struct iwk_pcap_rxrec *r, const struct iovec *iov, int iovcnt, size_t len);
+void iwk_pcap_rx_flush(struct iwk_pcap_rxrec *r);
+void iwk_pcap_rx_free(struct iwk_pcap_rxrec *r);
+
 #endif /* IWK_PCAP_REC_H */

@@ -93,6 +93,7 @@ int iwk_qp_destroy(struct iwk_qp *qp)
     pthread_mutex_unlock(&ctx->lock);
     free_jobs(qp->sq_head);
     free_jobs(qp->resp_head);
+    iwk_pcap_rx_free(&qp->rxrec);
     free(qp->rq);
     pthread_cond_destroy(&qp->cond);
     pthread_mutex_destroy(&qp->rx_lock);
@@ -272,6 +273,7 @@ int iwk_qp_start(struct iwk_qp *qp, int fd, const struct iwk_qp_info *neg, int r
         mss = 1460;
     pthread_mutex_lock(&qp->lock);
     qp->fd = fd;
+    qp->rxrec.flow = &qp->rec;
     qp->info.mpa_rev = neg->mpa_rev;
     qp->info.crc = neg->crc;
     qp->info.tx_markers = neg->tx_markers;
