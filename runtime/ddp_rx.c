@@ -572,6 +572,8 @@ static int first_fpdu(struct iwk_qp *qp)
         }
         if (kind != IWK_FPDU_DATA) {
             r = 1;
+            qp->info.rtr = kind == IWK_FPDU_RTR_WRITE ? IWK_RTR_WRITE : kind == IWK_FPDU_RTR_READ ? IWK_RTR_READ
+                                                                                              : IWK_RTR_SEND;
             if (kind == IWK_FPDU_RTR_READ)
                 rx->expect_msn[IWK_QN_READ]++;
             else if (kind == IWK_FPDU_RTR_SEND)
@@ -640,7 +642,7 @@ static void iov_advance(struct iovec *v, int *n, size_t k)
 static long rx_fill(struct iwk_qp *qp, uint8_t *buf, uint32_t *have, uint32_t need, int crc_it)
 {
     struct iovec v = { .iov_base = buf + *have, .iov_len = need - *have };
-    long r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, need - *have, crc_it, &qp->rec);
+    long r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, need - *have, crc_it, &qp->rxrec);
     if (r > 0) {
         *have += (uint32_t)r;
         qp->info.rx_bytes += (uint64_t)r;
@@ -655,6 +657,7 @@ static void on_closed(struct iwk_qp *qp, long r)
         iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_CLOSED, 0, NULL, 0, "peer closed the connection");
     else
         iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "connection reset");
+    iwk_pcap_rx_flush(&qp->rxrec);
     iwk_pcap_flow_fin(&qp->rec, 1);
     if (qp->watched) {
         qp->watched = 0;
@@ -697,7 +700,7 @@ static int rx_step(struct iwk_qp *qp)
         break;
     case RX_PAYLOAD:
         if (rx->got < rx->plen) {
-            r = iwk_mpa_rx_read(&qp->mrx, qp->fd, rx->dst, rx->ndst, rx->plen - rx->got, 1, &qp->rec);
+            r = iwk_mpa_rx_read(&qp->mrx, qp->fd, rx->dst, rx->ndst, rx->plen - rx->got, 1, &qp->rxrec);
             if (r > 0) {
                 rx->got += (uint32_t)r;
                 qp->info.rx_bytes += (uint64_t)r;
@@ -718,6 +721,7 @@ static int rx_step(struct iwk_qp *qp)
             r = rx_fill(qp, rx->trailer, &rx->trailer_have, pad + 4u, 0);
         if (r > 0 && rx->trailer_have == pad + 4u) {
             qp->info.rx_fpdus++;
+            iwk_pcap_rx_flush(&qp->rxrec);
             rx->fpdu_open = 0;
             rx->phase = RX_HEAD;
             rx->head_have = 0;
