@@ -164,6 +164,14 @@ def main():
     if cli.returncode == 0:
         check_pcap(iwdump, pcap, "processes")
         print("ok   iwping --server / --client in two processes", flush=True)
+    # valgrind on one full run (memcheck: no invalid access, no uninitialised use, no leak)
+    if shutil.which("valgrind") is not None and not os.environ.get("IWK_SANITIZED"):
+        v = subprocess.run(["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                            "-q", iwping, "--loopback", "--count", "3", "--size", "100000", "--markers", "on",
+                            "--rtr", "read"], capture_output=True, text=True, timeout=300)
+        check(v.returncode == 0 and "iwping: OK" in v.stdout, "valgrind: exit %d %s" % (v.returncode, v.stderr[-800:]))
+        if v.returncode == 0:
+            print("ok   valgrind iwping --loopback: no error", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     print("%d failure(s)" % len(FAILS))
     return 1 if FAILS else 0
