@@ -375,7 +375,8 @@ int iwk_post_send(struct iwk_qp *qp, const struct iwk_send_wr *wr)
         return -ENOMEM;
     j->kind = IWK_JOB_WR;
     j->wr = *wr;
-    memcpy(j->sge, wr->sg_list, wr->num_sge * sizeof *j->sge);
+    if (wr->num_sge > 0)
+        memcpy(j->sge, wr->sg_list, wr->num_sge * sizeof *j->sge);
     j->wr.sg_list = j->sge;
     int sink = wr->opcode == IWK_WR_RDMA_READ || wr->opcode == IWK_WR_FETCH_ADD || wr->opcode == IWK_WR_CMP_SWAP;
     rc = resolve_sgl(qp, j->sge, wr->num_sge, sink ? IWK_ACCESS_LOCAL_WRITE : 0u, j->src, &j->len);
