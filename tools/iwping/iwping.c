@@ -37,6 +37,7 @@ struct adv {
     uint32_t buf_rkey;
     uint32_t atom_rkey;  /* server: the 64-bit counter for atomics */
     uint64_t atom_addr;
+    uint32_t inv_rkey;   /* server: an STag the client's Sends with Invalidate invalidate */
 };
 
 struct side {
@@ -46,7 +47,8 @@ struct side {
     struct iwk_cq *cq;
     struct iwk_qp *qp;
     uint8_t *sbuf, *rbuf, *buf;   /* send source, receive target, RDMA buffer */
-    struct iwk_mr *smr, *rmr, *bmr, *amr;
+    struct iwk_mr *smr, *rmr, *bmr, *amr, *imr;
+    uint8_t inv_area[64];
     uint64_t *atom;               /* server: counter; client: result word */
     struct adv peer;
     uint64_t ops, bytes;
@@ -58,11 +60,12 @@ static void put32(uint8_t *p, uint32_t v) { for (int i = 3; i >= 0; i--) { p[i] 
 static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 0; i < 8; i++) v = v << 8 | p[i]; return v; }
 static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 0; i < 4; i++) v = v << 8 | p[i]; return v; }
 
-#define ADV_LEN 40u
+#define ADV_LEN 44u
 static void adv_put(uint8_t *p, const struct adv *a)
 {
     put32(p, a->magic); put32(p + 4, a->count); put64(p + 8, a->size); put64(p + 16, a->buf_addr);
     put32(p + 24, a->buf_rkey); put32(p + 28, a->atom_rkey); put64(p + 32, a->atom_addr);
+    put32(p + 40, a->inv_rkey);
 }
 static int adv_get(const uint8_t *p, size_t len, struct adv *a)
 {
@@ -70,6 +73,7 @@ static int adv_get(const uint8_t *p, size_t len, struct adv *a)
         return -1;
     a->magic = get32(p); a->count = get32(p + 4); a->size = get64(p + 8); a->buf_addr = get64(p + 16);
     a->buf_rkey = get32(p + 24); a->atom_rkey = get32(p + 28); a->atom_addr = get64(p + 32);
+    a->inv_rkey = get32(p + 40);
     return a->magic == IWPING_MAGIC ? 0 : -1;
 }
 
@@ -146,7 +150,8 @@ static int setup(struct side *s, const struct opts *o, const char *pcap)
     if (iwk_mr_reg(s->pd, s->sbuf, n, 0, &s->smr) != 0 ||
         iwk_mr_reg(s->pd, s->rbuf, n, IWK_ACCESS_LOCAL_WRITE, &s->rmr) != 0 ||
         iwk_mr_reg(s->pd, s->buf, n, rw, &s->bmr) != 0 ||
-        iwk_mr_reg(s->pd, s->atom, 8, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_ATOMIC, &s->amr) != 0)
+        iwk_mr_reg(s->pd, s->atom, 8, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_ATOMIC, &s->amr) != 0 ||
+        iwk_mr_reg(s->pd, s->inv_area, sizeof s->inv_area, rw, &s->imr) != 0)
         return fail(s, "cannot register memory");
     struct iwk_qp_attr qa = { .send_cq = s->cq, .recv_cq = s->cq, .max_send_wr = 64, .max_recv_wr = 64 };
     if (iwk_qp_create(s->pd, &qa, &s->qp) != 0)
@@ -161,6 +166,7 @@ static void teardown(struct side *s)
     if (s->rmr) iwk_mr_dereg(s->rmr);
     if (s->bmr) iwk_mr_dereg(s->bmr);
     if (s->amr) iwk_mr_dereg(s->amr);
+    if (s->imr) iwk_mr_dereg(s->imr);
     if (s->cq) iwk_cq_destroy(s->cq);
     if (s->pd) iwk_pd_free(s->pd);
     if (s->ctx) iwk_context_close(s->ctx);
@@ -209,7 +215,8 @@ static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
         return -1;
     uint8_t pd[ADV_LEN];
     struct adv mine = { .magic = IWPING_MAGIC, .count = ca.count, .size = n, .buf_addr = (uintptr_t)s->buf,
-                        .buf_rkey = s->bmr->rkey, .atom_rkey = s->amr->rkey, .atom_addr = (uintptr_t)s->atom };
+                        .buf_rkey = s->bmr->rkey, .atom_rkey = s->amr->rkey, .atom_addr = (uintptr_t)s->atom,
+                        .inv_rkey = s->imr->rkey };
     adv_put(pd, &mine);
     struct iwk_conn_param cp = o->cp;
     cp.private_data = pd;
@@ -224,6 +231,18 @@ static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
         uint64_t bad = 0;
         if (wc.byte_len != n || check(s->rbuf, n, it, 'S', &bad) != 0)
             return fail(s, "Send data differs from the pattern");
+        /* iteration i uses Send, Send with SE, Send with Invalidate, Send with SE and Invalidate */
+        if (!(wc.flags & IWK_WC_WITH_SE) != !(it & 1u))
+            return fail(s, "Solicited Event flag differs from the Send type");
+        if (it & 2u) {
+            if (!(wc.flags & IWK_WC_WITH_INV) || wc.invalidated_rkey != s->imr->rkey)
+                return fail(s, "Send with Invalidate did not name our STag");
+            /* re-keying succeeds only on an invalidated STag (RFC 5040 §5.3: the Send invalidated it) */
+            if (iwk_mr_rekey(s->imr, (uint8_t)(s->imr->rkey + 1u)) != 0)
+                return fail(s, "the STag named by Send with Invalidate is still valid");
+        } else if (wc.flags & IWK_WC_WITH_INV) {
+            return fail(s, "a plain Send reported an invalidation");
+        }
         s->ops++; s->bytes += n;
         if (post_recv(s, it + 2, n) != 0)
             return -1;
@@ -289,8 +308,11 @@ static int run_client(struct side *s, const struct opts *o, const char *host, ui
     for (uint32_t it = 0; it < o->count; it++) {
         fill(s->sbuf, n, it, 'S');
         struct iwk_sge sg = { .addr = (uintptr_t)s->sbuf, .length = (uint32_t)n, .lkey = s->smr->lkey };
-        struct iwk_send_wr wr = { .wr_id = 200000 + it, .opcode = IWK_WR_SEND, .flags = IWK_SEND_SIGNALED,
-                                  .sg_list = &sg, .num_sge = 1 };
+        struct iwk_send_wr wr = { .wr_id = 200000 + it, .opcode = (it & 2u) ? IWK_WR_SEND_INV : IWK_WR_SEND,
+                                  .flags = IWK_SEND_SIGNALED | ((it & 1u) ? IWK_SEND_SOLICITED : 0u),
+                                  .sg_list = &sg, .num_sge = 1, .invalidate_rkey = s->peer.inv_rkey };
+        if (it & 2u) /* the server gives that STag the next key after each invalidation */
+            s->peer.inv_rkey = (s->peer.inv_rkey & ~0xFFu) | ((s->peer.inv_rkey + 1u) & 0xFFu);
         if (post(s, &wr) != 0 || wait_wc(s, IWK_WC_SEND, &wc) != 0)
             return -1;
         s->ops++; s->bytes += n;
