@@ -175,7 +175,8 @@ enum iwk_rtr { IWK_RTR_NONE = 0, IWK_RTR_WRITE = 1, IWK_RTR_READ = 2, IWK_RTR_SE
 
 struct iwk_conn_param {
     uint8_t mpa_rev;          /* 1 or 2 (RFC 6581 enhanced setup) */
-    enum iwk_crc_mode crc;    /* REQUIRED: C=1 in our frame; OPTIONAL: C=0, CRC if the peer wants; OFF: refuse CRC */
+    enum iwk_crc_mode crc;    /* REQUIRED: C=1 in our frame; OPTIONAL and OFF: C=0, so CRCs are used only
+                                 when the peer sets C=1 (RFC 5044 §7.1.1: CRC if either end asks) */
     uint8_t markers;          /* 1: we want Markers in what we receive (M=1) */
     uint8_t can_markers;      /* 1: we can send Markers when the peer asks */
     uint8_t rtr;              /* peer-to-peer: IWK_RTR_* mask of RTR types we can send/accept; 0: client-server */
@@ -193,7 +194,7 @@ int iwk_conn_param_profile(struct iwk_conn_param *p, const char *name);
 /* ---- connection management ------------------------------------------------------------------ */
 
 /* Connects the QP to host:port and runs MPA setup as Initiator; blocks until RTS or failure.
- * -ECONNREFUSED (TCP refused), -ECONNREJECTED (peer rejected; iwk_qp_info has its private data),
+ * -ECONNREFUSED (TCP refused), -IWK_ECONNREJECTED (peer rejected; iwk_qp_info has its private data),
  * -EPROTO (negotiation failed: the reason is in iwk_qp_info().error), -ETIMEDOUT. */
 int iwk_connect(struct iwk_qp *qp, const char *host, uint16_t port, const struct iwk_conn_param *p);
 
@@ -215,7 +216,9 @@ struct iwk_conn_request_info {
     uint16_t private_data_len;
 };
 const struct iwk_conn_request_info *iwk_conn_request_info(const struct iwk_conn_request *r);
-/* Sends the Reply and binds the connection to qp; blocks until RTS (after the first FPDU or RTR). */
+/* Sends the Reply and binds the connection to qp, which is in RTS when this returns. As RFC 5044
+ * §7.1.2 rule 4 wants, nothing is sent before the Initiator's first FPDU (or RTR) has arrived:
+ * work posted before that waits in the send queue. */
 int iwk_accept(struct iwk_conn_request *r, struct iwk_qp *qp, const struct iwk_conn_param *p);
 /* Sends a Reply with R=1 and the given private data, then closes (RFC 5044 §7.1.2 rule 2). */
 int iwk_reject(struct iwk_conn_request *r, const void *private_data, uint16_t len);
