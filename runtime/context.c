@@ -29,6 +29,10 @@ static void *progress_main(void *arg)
                 if (read(ctx->wake_fd, &v, sizeof v) < 0) { /* nothing: only a wake-up */ }
                 continue;
             }
+            if (ev[i].data.u64 & 1u) { /* a QP's setup timer (iwk_ctx_watch_timer) */
+                iwk_qp_on_timer((struct iwk_qp *)(uintptr_t)(ev[i].data.u64 & ~(uint64_t)1u));
+                continue;
+            }
             struct iwk_qp *qp = ev[i].data.ptr;
             if (ev[i].events & EPOLLOUT)
                 iwk_qp_on_writable(qp);
@@ -77,6 +81,12 @@ void iwk_ctx_quiesce(struct iwk_context *ctx)
             pthread_cond_wait(&ctx->gen_cond, &ctx->lock);
     }
     pthread_mutex_unlock(&ctx->lock);
+}
+
+int iwk_ctx_watch_timer(struct iwk_context *ctx, int tfd, void *qp)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)qp | 1u };
+    return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, tfd, &ev) < 0 ? -errno : 0;
 }
 
 void iwk_ctx_unwatch(struct iwk_context *ctx, int fd)

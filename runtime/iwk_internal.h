@@ -67,6 +67,8 @@ struct iwk_mr_obj {
 int iwk_ctx_start_progress(struct iwk_context *ctx);
 int iwk_ctx_watch(struct iwk_context *ctx, int fd, void *qp, uint32_t events, int add);
 void iwk_ctx_unwatch(struct iwk_context *ctx, int fd);
+/* Watches a timerfd for a QP (its events go to iwk_qp_on_timer). */
+int iwk_ctx_watch_timer(struct iwk_context *ctx, int tfd, void *qp);
 
 /* STag lookup for placement: 0 and the region, or an RFC 5040 §4.8 protection error code. */
 enum iwk_stag_check {
@@ -264,6 +266,7 @@ struct iwk_qp {
     struct iwk_mpa_rx mrx;
     struct iwk_mpa_responder mresp; /* responder: the MPA machine until the first FPDU (RFC 5044 §7.1.2 rule 4) */
     uint8_t watched;
+    int rtr_timer_fd;              /* responder, peer-to-peer: no RTR in time (RFC 5044 §7.1.2 rule 10) */
     /* connection */
     struct iwk_qp_info info;
     struct iwk_pcap_flow rec;
@@ -286,5 +289,8 @@ void iwk_qp_reap(struct iwk_qp *qp);   /* qp->lock held */
 void iwk_qp_on_readable(struct iwk_qp *qp);
 void iwk_qp_on_writable(struct iwk_qp *qp);
 void iwk_qp_on_hangup(struct iwk_qp *qp);
+void iwk_qp_on_timer(struct iwk_qp *qp);
+/* Responder: arms the MPA machine's RTR timer (peer-to-peer only). */
+int iwk_qp_arm_rtr_timer(struct iwk_qp *qp, int timeout_ms);
 
 #endif

@@ -762,6 +762,8 @@ int iwk_accept(struct iwk_conn_request *r, struct iwk_qp *qp, const struct iwk_c
     rc = iwk_qp_start(qp, r->fd, &neg, 1, 0, 0);
     if (rc != 0)
         goto fail;
+    if (m->p2p_neg) /* WAIT_RTR TIMEOUT of the machine: no RTR in time */
+        (void)iwk_qp_arm_rtr_timer(qp, p.timeout_ms);
     free(r);
     return 0;
 fail:

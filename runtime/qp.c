@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ int iwk_qp_create(struct iwk_pd *pd, const struct iwk_qp_attr *attr, struct iwk_
     qp->max_recv_wr = rw;
     qp->max_sge = sg;
     qp->fd = -1;
+    qp->rtr_timer_fd = -1;
     qp->state = IWK_QPS_IDLE;
     pthread_mutex_init(&qp->lock, NULL);
     pthread_mutex_init(&qp->rx_lock, NULL);
@@ -78,6 +80,8 @@ int iwk_qp_destroy(struct iwk_qp *qp)
     pthread_mutex_unlock(&qp->lock);
     if (watched)
         iwk_ctx_unwatch(ctx, fd);
+    if (qp->rtr_timer_fd >= 0)
+        iwk_ctx_unwatch(ctx, qp->rtr_timer_fd);
     iwk_ctx_quiesce(ctx);
     pthread_mutex_lock(&qp->rx_lock);
     pthread_mutex_unlock(&qp->rx_lock);
@@ -85,6 +89,8 @@ int iwk_qp_destroy(struct iwk_qp *qp)
         iwk_pcap_flow_fin(&qp->rec, 0);
         close(fd);
     }
+    if (qp->rtr_timer_fd >= 0)
+        close(qp->rtr_timer_fd);
     pthread_mutex_lock(&ctx->lock);
     ctx->n_qp--;
     qp->pd->n_users--;
@@ -322,6 +328,45 @@ int iwk_qp_start(struct iwk_qp *qp, int fd, const struct iwk_qp_info *neg, int r
         qp->watched = 0;
     pthread_mutex_unlock(&qp->lock);
     return rc;
+}
+
+/* ---- the responder's RTR timer --------------------------------------------------------------- */
+
+int iwk_qp_arm_rtr_timer(struct iwk_qp *qp, int timeout_ms)
+{
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0)
+        return -errno;
+    struct itimerspec its = { .it_value = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L } };
+    int rc = timerfd_settime(tfd, 0, &its, NULL) < 0 ? -errno : 0;
+    pthread_mutex_lock(&qp->lock);
+    qp->rtr_timer_fd = tfd;
+    pthread_mutex_unlock(&qp->lock);
+    if (rc == 0)
+        rc = iwk_ctx_watch_timer(qp->ctx, tfd, qp);
+    return rc;
+}
+
+/* The MPA machine's TIMEOUT event while the Responder waits for the RTR: it closes. */
+void iwk_qp_on_timer(struct iwk_qp *qp)
+{
+    uint64_t v;
+    pthread_mutex_lock(&qp->rx_lock);
+    pthread_mutex_lock(&qp->lock);
+    if (read(qp->rtr_timer_fd, &v, sizeof v) < 0) { /* spurious: nothing to read */ }
+    if (qp->rx.rtr_pending && qp->mresp.state == IWK_MPA_RESPONDER_WAIT_RTR) {
+        struct iwk_mpa_responder_input none = { 0 };
+        struct iwk_mpa_responder_actions act;
+        iwk_mpa_responder_step(&qp->mresp, IWK_MPA_RESPONDER_EV_TIMEOUT, &none, &act);
+        if (act.close) {
+            qp->info.error = -ETIMEDOUT;
+            snprintf(qp->info.reason, sizeof qp->info.reason,
+                     "peer-to-peer: no RTR from the Initiator in time (RFC 5044 §7.1.2 rule 10)");
+            iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, NULL);
+        }
+    }
+    pthread_mutex_unlock(&qp->lock);
+    pthread_mutex_unlock(&qp->rx_lock);
 }
 
 /* ---- posting ----------------------------------------------------------------------------------- */
