@@ -349,10 +349,13 @@ int iwk_cq_create(struct iwk_context *ctx, uint32_t depth, struct iwk_cq **out)
         return -ENOMEM;
     cq->ring = calloc(depth, sizeof *cq->ring);
     cq->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (cq->ring == NULL || cq->event_fd < 0) {
+    cq->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (cq->ring == NULL || cq->event_fd < 0 || cq->wake_fd < 0) {
         free(cq->ring);
         if (cq->event_fd >= 0)
             close(cq->event_fd);
+        if (cq->wake_fd >= 0)
+            close(cq->wake_fd);
         free(cq);
         return -ENOMEM;
     }
@@ -378,6 +381,7 @@ int iwk_cq_destroy(struct iwk_cq *cq)
     if (busy)
         return -EBUSY;
     close(cq->event_fd);
+    close(cq->wake_fd);
     pthread_cond_destroy(&cq->cond);
     pthread_mutex_destroy(&cq->lock);
     free(cq->ring);
@@ -397,8 +401,13 @@ void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited)
     int notify = cq->armed == 1 || (cq->armed == 2 && (solicited || wc->status != IWK_WC_SUCCESS));
     if (notify)
         cq->armed = 0;
+    int waiters = cq->waiters > 0;
     pthread_cond_broadcast(&cq->cond);
     pthread_mutex_unlock(&cq->lock);
+    if (waiters) {
+        uint64_t one = 1;
+        if (write(cq->wake_fd, &one, sizeof one) < 0) { /* saturated: already readable */ }
+    }
     if (notify) {
         uint64_t one = 1;
         if (write(cq->event_fd, &one, sizeof one) < 0) { /* counter saturated: already readable */ }
@@ -419,7 +428,101 @@ int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc)
     return overflow ? -EOVERFLOW : k;
 }
 
+static int cq_wait_cond(struct iwk_cq *cq, int timeout_ms);
+
+void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp)
+{
+    pthread_mutex_lock(&cq->lock);
+    if (cq->nqps < IWK_CQ_MAX_DRIVE)
+        cq->qps[cq->nqps++] = qp;
+    pthread_mutex_unlock(&cq->lock);
+}
+
+void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp)
+{
+    pthread_mutex_lock(&cq->lock);
+    for (uint32_t i = 0; i < cq->nqps; i++) {
+        if (cq->qps[i] == qp) {
+            cq->qps[i] = cq->qps[--cq->nqps];
+            break;
+        }
+    }
+    /* a waiter may still hold the pointer: wake it and let it finish its round */
+    while (cq->driving > 0) {
+        uint64_t one = 1;
+        if (write(cq->wake_fd, &one, sizeof one) < 0) { /* already readable */ }
+        pthread_cond_wait(&cq->cond, &cq->lock);
+    }
+    pthread_mutex_unlock(&cq->lock);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One round of waiting in the caller's thread: poll the sockets of the CQ's queue pairs and its
+ * wake-up fd; receive on the sockets that are readable. 1 when something happened, 0 on timeout. */
+static int cq_drive(struct iwk_cq *cq, int wait_ms)
+{
+    struct pollfd pfd[IWK_CQ_MAX_DRIVE + 1];
+    struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
+    uint32_t n = 0;
+    pthread_mutex_lock(&cq->lock);
+    for (uint32_t i = 0; i < cq->nqps; i++) {
+        struct iwk_qp *qp = cq->qps[i];
+        pthread_mutex_lock(&qp->lock);
+        if (qp->fd >= 0 && qp->watched && !qp->rx_closed) {
+            pfd[n] = (struct pollfd){ .fd = qp->fd, .events = POLLIN };
+            q[n++] = qp;
+        }
+        pthread_mutex_unlock(&qp->lock);
+    }
+    cq->waiters++;
+    cq->driving++;
+    pthread_mutex_unlock(&cq->lock);
+    pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
+    int r = poll(pfd, n + 1, wait_ms);
+    if (r > 0 && pfd[n].revents) {
+        uint64_t v;
+        if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
+    }
+    for (uint32_t i = 0; r > 0 && i < n; i++)
+        if (pfd[i].revents)
+            iwk_qp_on_readable(q[i]);
+    pthread_mutex_lock(&cq->lock);
+    cq->waiters--;
+    cq->driving--;
+    pthread_cond_broadcast(&cq->cond);
+    pthread_mutex_unlock(&cq->lock);
+    return r > 0 || (r < 0 && errno == EINTR);
+}
+
 int iwk_cq_wait(struct iwk_cq *cq, int timeout_ms)
+{
+    /* the caller's thread receives for this CQ's queue pairs itself while it waits; the
+     * progress thread keeps serving everything else (and these too, whoever comes first) */
+    int64_t end = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&cq->lock);
+        int ready = cq->count > 0 || cq->overflow > 0;
+        int drive = cq->nqps > 0;
+        pthread_mutex_unlock(&cq->lock);
+        if (ready)
+            return 0;
+        if (!drive)
+            break;
+        int64_t left = end - mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        (void)cq_drive(cq, left > 1000 ? 1000 : (int)left);
+    }
+    return cq_wait_cond(cq, timeout_ms);
+}
+
+static int cq_wait_cond(struct iwk_cq *cq, int timeout_ms)
 {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);

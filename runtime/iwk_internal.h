@@ -32,6 +32,7 @@
 #define IWK_QN_TERM 2u
 #define IWK_QN_ATOMIC_RESP 3u
 #define IWK_NQN 4u
+#define IWK_CQ_MAX_DRIVE 16u          /* QPs of a CQ that iwk_cq_wait reads for itself */
 
 /* ---- context ------------------------------------------------------------------------------- */
 
@@ -98,8 +99,18 @@ struct iwk_cq {
     int event_fd;
     int armed;                  /* 0, 1 all, 2 solicited only */
     uint32_t n_users;
+    /* iwk_cq_wait receives for the queue pairs of this CQ in the caller's thread (no hand-off
+     * through the progress thread on the latency path); wake_fd tells it of completions that
+     * other threads push meanwhile. */
+    int wake_fd;
+    uint32_t waiters;
+    uint32_t driving;           /* iwk_cq_wait calls using qps[] right now */
+    struct iwk_qp *qps[IWK_CQ_MAX_DRIVE];
+    uint32_t nqps;
 };
 void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited);
+void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp);
+void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp);
 
 /* ---- MPA framing (mpa_frame.c) -------------------------------------------------------------- */
 

@@ -55,6 +55,9 @@ int iwk_qp_create(struct iwk_pd *pd, const struct iwk_qp_attr *attr, struct iwk_
     attr->send_cq->n_users++;
     attr->recv_cq->n_users++;
     pthread_mutex_unlock(&ctx->lock);
+    iwk_cq_attach(attr->recv_cq, qp);
+    if (attr->send_cq != attr->recv_cq)
+        iwk_cq_attach(attr->send_cq, qp);
     *out = qp;
     return 0;
 }
@@ -71,6 +74,9 @@ static void free_jobs(struct iwk_job *j)
 int iwk_qp_destroy(struct iwk_qp *qp)
 {
     struct iwk_context *ctx = qp->ctx;
+    iwk_cq_detach(qp->recv_cq, qp);
+    if (qp->send_cq != qp->recv_cq)
+        iwk_cq_detach(qp->send_cq, qp);
     pthread_mutex_lock(&qp->lock);
     int fd = qp->fd;
     int watched = qp->watched;
