@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "iwk_ddp.h"
@@ -206,8 +207,18 @@ static int begin_send(struct iwk_qp *qp)
         set_dst_one(rx, rx->ctrl, rx->plen);
         return 0;
     }
-    if ((uint64_t)rx->mo + rx->plen > rx->cur_recv.len)
+    if ((uint64_t)rx->mo + rx->plen > rx->cur_recv.len) {
+        /* that receive completes with a length error (verbs.h IWK_WC_LOC_LEN_ERR), not a flush */
+        pthread_mutex_lock(&qp->lock);
+        if (rx->cur_recv_valid) {
+            struct iwk_wc wc = { .wr_id = rx->cur_recv.wr_id, .status = IWK_WC_LOC_LEN_ERR, .opcode = IWK_WC_RECV,
+                                 .byte_len = (uint32_t)rx->msg_len, .qp = qp };
+            rx->cur_recv_valid = 0;
+            iwk_cq_push(qp->recv_cq, &wc, 0);
+        }
+        pthread_mutex_unlock(&qp->lock);
         return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_MSG_TOO_LONG), "Send longer than the posted receive buffer");
+    }
     set_dst_slice(rx, &rx->cur_recv, rx->mo, rx->plen);
     return 0;
 }
@@ -504,6 +515,33 @@ static int finish_atomic_resp(struct iwk_qp *qp)
     return 0;
 }
 
+/* The work request of ours that a Terminate names in its Terminated DDP Header (RFC 5040 §4.8, §7.1):
+ * an RDMA Read or atomic by its MSN on queue 1, a Send by its MSN on queue 0, an RDMA Write by STag
+ * and Tagged Offset. Only one that has not completed can be named; NULL when none is. */
+static struct iwk_job *term_names(struct iwk_qp *qp, const struct iwk_rdmap_terminate *t)
+{
+    const uint8_t *h = t->term_ddp_rest;
+    for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
+        enum iwk_wr_opcode op = j->wr.opcode;
+        if (j->done || !j->issued)
+            continue;
+        if (t->term_t == 0 && t->term_ddp_rest_len >= 12u) {
+            uint32_t qn = be32(h + 4), msn = be32(h + 8);
+            int rd = op == IWK_WR_RDMA_READ || op == IWK_WR_FETCH_ADD || op == IWK_WR_CMP_SWAP;
+            int snd = op == IWK_WR_SEND || op == IWK_WR_SEND_INV;
+            if (((qn == IWK_QN_READ && rd) || (qn == IWK_QN_SEND && snd)) && j->msn == msn)
+                return j;
+        } else if (t->term_t == 1 && t->term_ddp_rest_len >= 12u && t->term_opcode == IWK_RDMAP_OP_RDMA_WRITE &&
+                   (op == IWK_WR_RDMA_WRITE || op == IWK_WR_WRITE_IMM) && j->phase == 0) {
+            uint64_t to = ((uint64_t)be32(h + 4) << 32) | be32(h + 8);
+            uint64_t span = j->len > 0 ? j->len : 1u;
+            if (be32(h) == j->wr.rkey && to >= j->wr.remote_addr && to - j->wr.remote_addr < span)
+                return j;
+        }
+    }
+    return NULL;
+}
+
 static int finish_terminate(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
@@ -519,6 +557,18 @@ static int finish_terminate(struct iwk_qp *qp)
         snprintf(qp->info.reason, sizeof qp->info.reason, "Terminate received (%u/%u/0x%02x)%s",
                  qp->info.term_layer, qp->info.term_etype, qp->info.term_ecode,
                  st == IWK_OK ? "" : " (malformed header)");
+    }
+    if (st == IWK_OK && t.d && (qp->fsm.state == IWK_RDMAP_QP_RTS || qp->fsm.state == IWK_RDMAP_QP_CLOSING)) {
+        /* the Terminate names the segment in error: the work request that sent it completes with
+         * the remote error, every other outstanding one is flushed (RFC 5040 §6.2.1, §7) */
+        struct iwk_job *bad = term_names(qp, &t);
+        for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
+            if (j->done)
+                continue;
+            j->done = 1;
+            j->status = j != bad ? IWK_WC_WR_FLUSH_ERR
+                      : t.etype == 1 && t.elayer <= 1 ? IWK_WC_REM_ACCESS_ERR : IWK_WC_REM_OP_ERR;
+        }
     }
     iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_TERM, 0, NULL, 0, NULL);
     iwk_tx_pump(qp);
@@ -536,6 +586,15 @@ static int first_fpdu(struct iwk_qp *qp)
     struct iwk_mpa_responder_input in = { 0 };
     uint8_t kind = IWK_FPDU_DATA;
     struct iwk_rdmap_read_request rr = { 0 };
+    if (rx->opcode == IWK_RDMAP_OP_TERMINATE) {
+        /* not an RTR but the Initiator's Terminate (no RTR option in common, too little IRD: RFC 6581
+         * §9.1, §9.2; mpa_responder WAIT_RTR RX_TERM -> CLOSED): delivered as a Terminate */
+        struct iwk_mpa_responder_actions ta;
+        pthread_mutex_lock(&qp->lock);
+        iwk_mpa_responder_step(&qp->mresp, IWK_MPA_RESPONDER_EV_RX_TERM, &in, &ta);
+        pthread_mutex_unlock(&qp->lock);
+        return 0;
+    }
     if (rx->opcode == IWK_RDMAP_OP_RDMA_WRITE && rx->plen == 0)
         kind = IWK_FPDU_RTR_WRITE;
     else if (rx->opcode == IWK_RDMAP_OP_SEND && rx->plen == 0)
@@ -659,11 +718,16 @@ static void on_closed(struct iwk_qp *qp, long r)
         iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "connection reset");
     iwk_pcap_rx_flush(&qp->rxrec);
     iwk_pcap_flow_fin(&qp->rec, 1);
-    if (qp->watched) {
+    qp->rx_closed = 1;
+    if (qp->watched && !qp->fin_sent && (qp->tx_fpdu_busy || qp->resp_head != NULL || qp->fin_pending)) {
+        /* the peer closed its direction, ours still has to finish an FPDU, the Terminate and the
+         * FIN (RFC 5040 §6.2.1: graceful LLP teardown so that the Terminate is delivered) */
+        qp->want_out = 1;
+        (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, EPOLLOUT, 0);
+    } else if (qp->watched) {
         qp->watched = 0;
         iwk_ctx_unwatch(qp->ctx, qp->fd);
     }
-    qp->rx_closed = 1;
     pthread_cond_broadcast(&qp->cond);
     pthread_mutex_unlock(&qp->lock);
 }

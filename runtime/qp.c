@@ -71,6 +71,16 @@ static void free_jobs(struct iwk_job *j)
     }
 }
 
+/* Frees jobs while the FPDU of one of them may be half written: that FPDU is finished without its
+ * job (its iovecs point into qp->tx_fpdu and registered memory, not into the job). */
+static void drop_jobs(struct iwk_qp *qp, struct iwk_job *j)
+{
+    for (struct iwk_job *k = j; k != NULL; k = k->next)
+        if (k == qp->tx_cur)
+            qp->tx_cur = NULL;
+    free_jobs(j);
+}
+
 int iwk_qp_destroy(struct iwk_qp *qp)
 {
     struct iwk_context *ctx = qp->ctx;
@@ -145,6 +155,8 @@ void iwk_qp_reap(struct iwk_qp *qp)
                                  .byte_len = (uint32_t)j->len, .qp = qp };
             iwk_cq_push(qp->send_cq, &wc, 0);
         }
+        if (qp->tx_cur == j)
+            qp->tx_cur = NULL; /* flushed while its FPDU is half written: the FPDU is finished without it */
         free(j);
     }
     pthread_cond_broadcast(&qp->cond);
@@ -163,20 +175,20 @@ static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
     }
     qp->sq_tx = NULL;
     iwk_qp_reap(qp);
-    free_jobs(qp->resp_head);
+    drop_jobs(qp, qp->resp_head);
     qp->resp_head = qp->resp_tail = NULL;
+    if (qp->rx.cur_recv_valid) { /* the oldest receive: a Send was being placed into it */
+        struct iwk_wc wc = { .wr_id = qp->rx.cur_recv.wr_id, .status = IWK_WC_WR_FLUSH_ERR,
+                             .opcode = IWK_WC_RECV, .qp = qp };
+        iwk_cq_push(qp->recv_cq, &wc, 0);
+        qp->rx.cur_recv_valid = 0;
+    }
     while (qp->rq_count > 0) {
         struct iwk_recv_entry *e = &qp->rq[qp->rq_head];
         struct iwk_wc wc = { .wr_id = e->wr_id, .status = IWK_WC_WR_FLUSH_ERR, .opcode = IWK_WC_RECV, .qp = qp };
         iwk_cq_push(qp->recv_cq, &wc, 0);
         qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
         qp->rq_count--;
-    }
-    if (qp->rx.cur_recv_valid) {
-        struct iwk_wc wc = { .wr_id = qp->rx.cur_recv.wr_id, .status = IWK_WC_WR_FLUSH_ERR,
-                             .opcode = IWK_WC_RECV, .qp = qp };
-        iwk_cq_push(qp->recv_cq, &wc, 0);
-        qp->rx.cur_recv_valid = 0;
     }
 }
 
@@ -201,7 +213,7 @@ static void queue_terminate(struct iwk_qp *qp, uint16_t code, const uint8_t *bad
     t->kind = IWK_JOB_TERMINATE;
     t->ctrl_len = iwk_terminate_header(t->ctrl, qp->tx_msn[IWK_QN_TERM]++, code, bad, bad_len);
     /* nothing else is sent after a Terminate (RFC 5040 §5.4) */
-    free_jobs(qp->resp_head);
+    drop_jobs(qp, qp->resp_head);
     qp->resp_head = qp->resp_tail = t;
     qp->info.term_sent = 1;
     qp->info.term_layer = (uint8_t)(code >> 12);
@@ -241,8 +253,9 @@ int iwk_qp_event(struct iwk_qp *qp, enum iwk_rdmap_qp_event ev, uint16_t term_co
                      code >> 12, (code >> 8) & 0xFu, code & 0xFFu, why != NULL ? why : "local error");
         }
     }
+    /* (IDLE: after a graceful close, RFC 5040 §6.2: no message can arrive for the posted receives) */
     if (act.complete_err > 0 || act.llp_reset || qp->fsm.state == IWK_RDMAP_QP_ERROR ||
-        qp->fsm.state == IWK_RDMAP_QP_TERMINATE) {
+        qp->fsm.state == IWK_RDMAP_QP_TERMINATE || qp->fsm.state == IWK_RDMAP_QP_IDLE) {
         enum iwk_wc_status first = IWK_WC_WR_FLUSH_ERR;
         if (qp->info.term_received)
             first = qp->info.term_etype == 1 && qp->info.term_layer == 0 ? IWK_WC_REM_ACCESS_ERR : IWK_WC_REM_OP_ERR;

@@ -133,7 +133,8 @@ static uint32_t build_fpdu(struct iwk_qp *qp, struct iwk_job *j)
                                                  .sink_to = wr->num_sge ? wr->sg_list[0].addr : 0,
                                                  .read_size = (uint32_t)j->len, .src_stag = wr->rkey,
                                                  .src_to = wr->remote_addr };
-            hlen = untagged_hdr(hdr, IWK_RDMAP_OP_RDMA_READ_REQ, 1, 0, IWK_QN_READ, qp->tx_msn[IWK_QN_READ]++, 0);
+            j->msn = qp->tx_msn[IWK_QN_READ]++; /* a Terminate names it by this (RFC 5040 §4.8) */
+            hlen = untagged_hdr(hdr, IWK_RDMAP_OP_RDMA_READ_REQ, 1, 0, IWK_QN_READ, j->msn, 0);
             (void)iwk_rdmap_read_request_serialize(&rr, hdr + hlen, IWK_RDMAP_READ_REQUEST_LEN);
             hlen += IWK_RDMAP_READ_REQUEST_LEN;
         } else { /* FETCH_ADD, CMP_SWAP (RFC 7306 §5.2.1) */
@@ -145,7 +146,8 @@ static uint32_t build_fpdu(struct iwk_qp *qp, struct iwk_job *j)
                 .add_swap_data = cs ? wr->swap : wr->compare_add, .add_swap_mask = cs ? UINT64_MAX : 0,
                 .compare_data = wr->compare_add, .compare_mask = UINT64_MAX,
                 .compare_data_unused = 0, .compare_mask_unused = UINT64_MAX };
-            hlen = untagged_hdr(hdr, IWK_RDMAP_OP_ATOMIC_REQ, 1, 0, IWK_QN_READ, qp->tx_msn[IWK_QN_READ]++, 0);
+            j->msn = qp->tx_msn[IWK_QN_READ]++;
+            hlen = untagged_hdr(hdr, IWK_RDMAP_OP_ATOMIC_REQ, 1, 0, IWK_QN_READ, j->msn, 0);
             size_t al = iwk_rdmap_atomic_request_size(&ar);
             (void)iwk_rdmap_atomic_request_serialize(&ar, hdr + hlen, IWK_CTRL_MAX);
             hlen += (uint32_t)al;
@@ -190,7 +192,12 @@ static void arm_out(struct iwk_qp *qp, int on)
     if (!qp->watched || qp->want_out == on)
         return;
     qp->want_out = on;
-    (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u), 0);
+    if (qp->rx_closed && !on) { /* the peer closed its side and ours has nothing left to write */
+        qp->watched = 0;
+        iwk_ctx_unwatch(qp->ctx, qp->fd);
+        return;
+    }
+    (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, (qp->rx_closed ? 0u : EPOLLIN | EPOLLRDHUP) | (on ? EPOLLOUT : 0u), 0);
 }
 
 /* Writes what is left of the current FPDU: 0 done, -EAGAIN, -errno. */
@@ -233,6 +240,8 @@ static void fpdu_sent(struct iwk_qp *qp, uint32_t plen)
 {
     struct iwk_job *j = qp->tx_cur;
     qp->tx_cur = NULL;
+    if (j == NULL)
+        return; /* its job was flushed or dropped for a Terminate while the FPDU was half written */
     j->off += plen;
     if (j->kind != IWK_JOB_WR) {
         int finished = j->kind != IWK_JOB_READ_RESP || j->off == j->len;
@@ -308,6 +317,8 @@ void iwk_tx_pump(struct iwk_qp *qp)
             if (r < 0) {
                 qp->tx_cur = NULL;
                 iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "TCP send failed: connection lost");
+                qp->fin_sent = 1; /* the send side is gone: nothing more goes out */
+                arm_out(qp, 0);
                 return;
             }
             fpdu_sent(qp, qp->tx_plen);
