@@ -60,9 +60,11 @@ static int rx_fail(struct iwk_qp *qp, uint16_t code, const char *why)
     struct iwk_rx *rx = &qp->rx;
     uint8_t bad[IWK_DDP_UNTAGGED_HLEN + IWK_CTRL_MAX];
     uint32_t bad_len = 0;
-    if (rx->head_have >= 2u + rx->hdr_len && rx->hdr_len > 0) {
-        memcpy(bad, rx->head + 2, rx->hdr_len);
-        bad_len = rx->hdr_len;
+    /* the segment in error (D bit) and a Read Request's header (R bit), also for errors found once
+     * the segment is in (RFC 5040 §7.1 items 2, 3); none for LLP errors (§4.8 Figure 10) */
+    if (rx->seg_hdr_len > 0 && (code >> 12) != 2u) {
+        memcpy(bad, rx->seg_hdr, rx->seg_hdr_len);
+        bad_len = rx->seg_hdr_len;
         if (!rx->tagged && rx->opcode == IWK_RDMAP_OP_RDMA_READ_REQ && rx->got >= IWK_RDMAP_READ_REQUEST_LEN) {
             memcpy(bad + bad_len, rx->ctrl, IWK_RDMAP_READ_REQUEST_LEN);
             bad_len += IWK_RDMAP_READ_REQUEST_LEN;
@@ -240,6 +242,8 @@ static int begin_segment(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
     const uint8_t *h = rx->head + 2;
+    memcpy(rx->seg_hdr, h, rx->hdr_len);
+    rx->seg_hdr_len = rx->hdr_len;
     rx->tagged = (h[0] >> 7) & 1u;
     rx->last = (h[0] >> 6) & 1u;
     rx->opcode = h[1] & 0xFu;
@@ -378,7 +382,7 @@ static int finish_read_req(struct iwk_qp *qp)
     (void)iwk_rdmap_read_request_decode(rx->ctrl, rx->plen, &rr);
     rx->expect_msn[IWK_QN_READ]++;
     pthread_mutex_lock(&qp->lock);
-    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->head + 2, rx->hdr_len, "more Read Requests than IRD") == 0 ||
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->seg_hdr, rx->seg_hdr_len, "more Read Requests than IRD") == 0 ||
         qp->fsm.state != IWK_RDMAP_QP_RTS) {
         iwk_tx_pump(qp);
         pthread_mutex_unlock(&qp->lock);
@@ -457,7 +461,7 @@ static int finish_atomic_req(struct iwk_qp *qp)
     if (st != IWK_OK)
         return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE), "unsupported atomic operation (RFC 7306 §5.2.1)");
     pthread_mutex_lock(&qp->lock);
-    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->head + 2, rx->hdr_len, "more atomics than IRD") == 0 ||
+    if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_RX_READ_REQ, 0, rx->seg_hdr, rx->seg_hdr_len, "more atomics than IRD") == 0 ||
         qp->fsm.state != IWK_RDMAP_QP_RTS) {
         iwk_tx_pump(qp);
         pthread_mutex_unlock(&qp->lock);
@@ -650,7 +654,7 @@ static int first_fpdu(struct iwk_qp *qp)
     return 0;
 }
 
-static int finish_segment(struct iwk_qp *qp)
+static int act_on_segment(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
     if (rx->rtr_pending) {
@@ -680,6 +684,13 @@ static int finish_segment(struct iwk_qp *qp)
         pthread_mutex_unlock(&qp->lock);
         return finish_send(qp);
     }
+}
+
+static int finish_segment(struct iwk_qp *qp)
+{
+    int r = act_on_segment(qp);
+    qp->rx.seg_hdr_len = 0; /* done with: a later error names no segment */
+    return r;
 }
 
 /* ---- the FPDU reader ------------------------------------------------------------------------ */

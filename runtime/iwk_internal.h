@@ -191,7 +191,7 @@ struct iwk_job {
     /* Read Response / Atomic Response / Terminate / RTR: */
     uint32_t sink_stag;
     uint64_t sink_to;
-    uint8_t ctrl[IWK_CTRL_MAX];
+    uint8_t ctrl[IWK_DDP_UNTAGGED_HLEN + IWK_CTRL_MAX]; /* a Terminate's with its DDP header (up to 70) */
     uint32_t ctrl_len;
     uint8_t rtr_kind;
     uint8_t counts_ird;            /* an inbound Read/atomic: READ_RESPOND when sent */
@@ -220,6 +220,8 @@ struct iwk_rx {
     uint32_t head_have, head_need;
     uint32_t ulpdu_len;
     uint32_t hdr_len;              /* DDP header octets */
+    uint8_t seg_hdr[IWK_DDP_UNTAGGED_HLEN]; /* the current segment's DDP header, for a Terminate's */
+    uint32_t seg_hdr_len;          /* D bit (RFC 5040 §4.8); 0 between segments */
     /* the current segment */
     uint8_t tagged, last, opcode;
     uint32_t qn, msn, mo, stag, inv_stag;

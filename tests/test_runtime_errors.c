@@ -394,6 +394,12 @@ static void run_offence(struct pair *p, const struct offence *o)
     region_check(p->a_rr, 1, "a's follower source");
 }
 
+/* The codes follow docs/runtime.md: every check of a tagged RDMA Write segment is reported as an RDMAP
+ * Remote Protection Error (0/1/x). Note that RFC 5040 §4.8 Figure 10 lists Remote Protection Errors for
+ * Read Requests and Sends with Invalidate only, and RFC 5041 §7.1, §7.2 give DDP Tagged Buffer Error
+ * codes (1/1/0x00 invalid STag, 0x01 bounds, 0x02 not associated, 0x03 TO wrap) for the same checks on a
+ * tagged segment (siw sends those for Writes; DDP has no access-rights code). */
+
 /* An RDMA Write of BIG_WRITE octets from b to a's (raddr, rkey): a refuses its first segment. The Write is
  * still being sent when the Terminate arrives, so it is the work request that completes in error. */
 static void write_case(struct pair *p, uint64_t raddr, uint32_t rkey, unsigned ecode)
@@ -526,6 +532,100 @@ static void t_write_after_send_inv(void **state)
     region_check(t, 1, "a's invalidated region");
     region_check(ar, 0, "a's receive buffer");
     region_check(p.b_sink, 1, "b's follower sink");
+    pair_close(&p);
+}
+
+/* An STag that a invalidated locally (iwk_mr_invalidate, RFC 5040 §5.3 semantics) no longer works for
+ * b's Write: 0/1/0x00. */
+static void t_write_locally_invalidated(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_up(&p);
+    struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
+    assert_int_equal(iwk_mr_invalidate(t->mr), 0);
+    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    region_check(t, 1, "a's invalidated region");
+    pair_close(&p);
+}
+
+/* A Send with Invalidate naming an STag a does not have (RFC 5040 §7.2 item 4): 0/2/0x09 "STag cannot
+ * be invalidated" (docs/runtime.md; siw sends the same for an unknown STag). The Send's octets were
+ * placed in a's receive, which is flushed, never delivered. */
+static void t_send_inv_unknown_stag(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_up(&p);
+    struct region *ar = ep_region(&p.a, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
+    post_recv(&p.a, ID_A_RECV, ar, 64);
+    struct region *bs = ep_region(&p.b, NULL, 64, 0);
+    struct iwk_sge sg = { .addr = (uintptr_t)bs->buf, .length = 8, .lkey = bs->mr->lkey };
+    struct iwk_send_wr inv = { .wr_id = ID_OFFENDER, .opcode = IWK_WR_SEND_INV, .flags = IWK_SEND_SIGNALED,
+                               .sg_list = &sg, .num_sge = 1, .invalidate_rkey = (0x00BEEFu << 8) | 0x11u };
+    assert_int_equal(iwk_post_send(p.b.qp, &inv), 0);
+    post_follower(&p);
+    release_b(&p);
+    expect_terminate(&p.a, &p.b, 0, 2, IWK_RDMAP_TERM_OPER_STAG_CANNOT_INV);
+    const struct expect bsx[] = { { ID_OFFENDER, IWK_WC_SUCCESS }, { ID_FOLLOWER, IWK_WC_WR_FLUSH_ERR } };
+    expect_cq(p.b.scq, bsx, 2, "b send CQ");
+    const struct expect arx[] = { { ID_A_RECV, IWK_WC_WR_FLUSH_ERR } };
+    expect_cq(p.a.rcq, arx, 1, "a receive CQ");
+    region_check(ar, 0, "a's receive buffer");
+    region_check(p.b_sink, 1, "b's follower sink");
+    pair_close(&p);
+}
+
+/* Local protection (RFC 5042 §5.1: an STag is used only within its PD, inside its bounds, with its access
+ * rights): posting refuses such work requests at once, nothing goes out and nothing completes; the
+ * connection stays usable. */
+static void t_local_protection(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_up(&p);
+    struct region *other = ep_region(&p.b, p.b.pd2, 64, IWK_ACCESS_LOCAL_WRITE);
+    struct region *ro = ep_region(&p.b, NULL, 64, 0);
+    struct region *res = ep_region(&p.b, NULL, 16, IWK_ACCESS_LOCAL_WRITE);
+    struct region *gone = ep_region(&p.b, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
+    assert_int_equal(iwk_mr_invalidate(gone->mr), 0);
+    uint64_t rr = (uintptr_t)p.a_rr->buf;
+    uint32_t rk = p.a_rr->mr->rkey;
+    /* lkey of another PD than the queue pair's */
+    assert_int_equal(post_wr(&p.b, 50, IWK_WR_SEND, (uintptr_t)other->buf, 8, other->mr->lkey, 0, 0), -EACCES);
+    /* past the end of the region, and before its start */
+    assert_int_equal(post_wr(&p.b, 51, IWK_WR_SEND, (uintptr_t)ro->buf + 60u, 8, ro->mr->lkey, 0, 0), -EACCES);
+    assert_int_equal(post_wr(&p.b, 52, IWK_WR_SEND, (uintptr_t)ro->buf - 4u, 8, ro->mr->lkey, 0, 0), -EACCES);
+    /* a Read sink, an atomic result and a receive need LOCAL_WRITE */
+    assert_int_equal(post_wr(&p.b, 53, IWK_WR_RDMA_READ, (uintptr_t)ro->buf, 8, ro->mr->lkey, rr, rk), -EACCES);
+    assert_int_equal(post_wr(&p.b, 54, IWK_WR_FETCH_ADD, (uintptr_t)ro->buf, 8, ro->mr->lkey, rr, rk), -EACCES);
+    struct iwk_sge sg = { .addr = (uintptr_t)ro->buf, .length = 8, .lkey = ro->mr->lkey };
+    struct iwk_recv_wr rw = { .wr_id = 55, .sg_list = &sg, .num_sge = 1 };
+    assert_int_equal(iwk_post_recv(p.b.qp, &rw), -EACCES);
+    /* a locally invalidated STag */
+    assert_int_equal(post_wr(&p.b, 56, IWK_WR_SEND, (uintptr_t)gone->buf, 8, gone->mr->lkey, 0, 0), -EACCES);
+    /* the atomic result word must be 8-octet aligned (RFC 7306 §5) */
+    assert_int_equal(post_wr(&p.b, 57, IWK_WR_CMP_SWAP, (uintptr_t)res->buf + 4u, 8, res->mr->lkey, rr, rk), -EINVAL);
+    /* still connected: a's Send arrives, b's valid Read of a works */
+    struct iwk_qp_info qi;
+    iwk_qp_info(p.b.qp, &qi);
+    assert_int_equal(qi.state, IWK_QPS_RTS);
+    assert_int_equal(post_wr(&p.b, ID_FOLLOWER, IWK_WR_RDMA_READ, (uintptr_t)p.b_sink->buf, 64, p.b_sink->mr->lkey,
+                             rr, rk), 0);
+    release_b(&p);
+    struct iwk_wc wc = next_wc(p.b.scq, "b's Read");
+    assert_int_equal(wc.wr_id, ID_FOLLOWER);
+    assert_int_equal(wc.status, IWK_WC_SUCCESS);
+    assert_memory_equal(p.b_sink->buf, p.a_rr->buf, 64);
+    region_check(p.b_sink, 0, "b's Read sink");
+    wc = next_wc(p.b.rcq, "b's receive");
+    assert_int_equal(wc.wr_id, ID_GO);
+    assert_int_equal(wc.status, IWK_WC_SUCCESS);
+    expect_cq(p.b.scq, NULL, 0, "b send CQ");
+    region_check(ro, 1, "b's read-only region");
+    region_check(other, 1, "b's region of another PD");
+    region_check(gone, 1, "b's invalidated region");
+    region_check(res, 1, "b's atomic result");
     pair_close(&p);
 }
 
@@ -720,12 +820,20 @@ static void t_frame_builders(void **state)
                                 .stag = 0xABCDEF01u, .to = 0x0102030405060708ull };
     assert_int_equal(iwk_ddp_tagged_serialize(&t, g, sizeof g), IWK_OK);
     assert_memory_equal(h, g, 14);
-    /* an FPDU with a good CRC parses back; the CRC of the whole FPDU including the CRC field is the
-     * CRC32c residue only when the octets are right (spot check of the framing) */
-    uint8_t f[64];
-    size_t n = make_fpdu(f, sizeof f, 18, h, 18, 0);
-    assert_int_equal(n, 24);
-    assert_int_equal(iwk_crc32c_get_wire(f + 20), iwk_crc32c(f, 20));
+    /* RFC 5044 §4.4 Figure 5: a Send (MSN 1, 24 zero octets) as the first FPDU of the stream, after a
+     * zero Marker that its CRC covers; CRC octets on the wire 52 23 99 83 */
+    uint8_t send[42], f[4 + 64];
+    hdr_untagged(send, 1, 1, 1, IWK_RDMAP_OP_SEND, 0, 0, 1, 0);
+    memset(send + 18, 0, 24);
+    memset(f, 0, 4);
+    size_t n = make_fpdu(f + 4, sizeof f - 4, sizeof send, send, sizeof send, 0);
+    assert_int_equal(n, 48);
+    static const uint8_t fig5_head[8] = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x41, 0x43 };
+    assert_memory_equal(f, fig5_head, sizeof fig5_head);
+    uint8_t wire[4];
+    iwk_crc32c_put_wire(wire, iwk_crc32c(f, 4 + 44));
+    static const uint8_t fig5_crc[4] = { 0x52, 0x23, 0x99, 0x83 };
+    assert_memory_equal(wire, fig5_crc, 4);
 }
 
 /* a injects `frame`; b finds the error and terminates with layer/etype/ecode. b's two receives are
@@ -937,62 +1045,90 @@ static void raw_read_fpdus(int fd, struct raw_term *out)
     }
 }
 
-/* b accepts with IRD 1. A raw peer sends two Read Requests back to back while not reading, so that the
- * Response to the first is still being sent when the second arrives: DDP 1/2/0x02 (RFC 5041 §7.2 via the
- * rdmap_qp machine, spec/rdmap_stream.iws QP_TERM_IRD_EXCEEDED). The Terminate names the second Request
- * (QN 1, MSN 2), comes after the first Response's FPDUs, and nothing follows it. */
-static void t_ird_exceeded(void **state)
-{
-    (void)state;
+/* b, accepted by hand for a raw MPA peer (fd): rev 1, CRC on, IRD/ORD `ird`; b's region `src` of `size`
+ * octets with `access`; one receive posted (flushed when b enters TERMINATE). */
+struct raw_b {
     struct ep b;
-    ep_open(&b);
-    struct iwk_listener *l = NULL;
-    assert_int_equal(iwk_listen(b.ctx, "127.0.0.1", 0, 8, &l), 0);
-    const uint32_t size = 16u << 20;
-    uint8_t *src = calloc(1, size);
-    assert_non_null(src);
-    struct iwk_mr *mr = NULL;
-    assert_int_equal(iwk_mr_reg(b.pd, src, size, IWK_ACCESS_REMOTE_READ, &mr), 0);
-    struct region *rb = ep_region(&b, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
-    post_recv(&b, ID_B_SPARE, rb, 64);
+    struct iwk_listener *l;
+    int fd;
+    uint8_t *src;
+    uint32_t size;
+    struct iwk_mr *mr;
+    struct region *rb;
+};
 
-    int fd = raw_connect(iwk_listener_port(l), 65536);
-    raw_send_request(fd);
+static void raw_b_open(struct raw_b *r, uint32_t size, uint32_t access, uint16_t ird)
+{
+    memset(r, 0, sizeof *r);
+    ep_open(&r->b);
+    assert_int_equal(iwk_listen(r->b.ctx, "127.0.0.1", 0, 8, &r->l), 0);
+    r->size = size;
+    r->src = calloc(1, size);
+    assert_non_null(r->src);
+    assert_int_equal(iwk_mr_reg(r->b.pd, r->src, size, access, &r->mr), 0);
+    r->rb = ep_region(&r->b, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
+    post_recv(&r->b, ID_B_SPARE, r->rb, 64);
+    r->fd = raw_connect(iwk_listener_port(r->l), 65536);
+    raw_send_request(r->fd);
     struct iwk_conn_request *req = NULL;
-    assert_int_equal(iwk_get_request(l, WAIT_MS, &req), 0);
+    assert_int_equal(iwk_get_request(r->l, WAIT_MS, &req), 0); /* the Request is already there */
     assert_int_equal(iwk_conn_request_info(req)->mpa_rev, 1);
     struct iwk_conn_param cp;
     default_param(&cp);
-    cp.ird = 1;
-    cp.ord = 1;
-    assert_int_equal(iwk_accept(req, b.qp, &cp), 0);
-    raw_read_reply(fd);
+    cp.ird = ird;
+    cp.ord = ird;
+    assert_int_equal(iwk_accept(req, r->b.qp, &cp), 0);
+    raw_read_reply(r->fd);
     struct iwk_qp_info qi;
-    iwk_qp_info(b.qp, &qi);
-    assert_int_equal(qi.ird, 1);
+    iwk_qp_info(r->b.qp, &qi);
+    assert_int_equal(qi.ird, ird);
+}
 
-    uint8_t frames[2][64];
-    size_t n[2];
-    for (int i = 0; i < 2; i++) {
-        uint8_t u[18 + 28];
-        hdr_untagged(u, 1, 1, 1, IWK_RDMAP_OP_RDMA_READ_REQ, 0, 1, (uint32_t)i + 1u, 0);
-        struct iwk_rdmap_read_request rr = { .sink_stag = 0x1234u, .sink_to = 0, .read_size = size,
-                                             .src_stag = mr->rkey, .src_to = (uintptr_t)src };
-        assert_int_equal(iwk_rdmap_read_request_serialize(&rr, u + 18, 28), IWK_OK);
-        n[i] = make_fpdu(frames[i], sizeof frames[i], sizeof u, u, sizeof u, 0);
-    }
+static void raw_b_close(struct raw_b *r)
+{
+    close(r->fd);
+    iwk_listener_close(r->l);
+    assert_int_equal(iwk_qp_destroy(r->b.qp), 0);
+    r->b.qp = NULL;
+    assert_int_equal(iwk_mr_dereg(r->mr), 0);
+    free(r->src);
+    ep_close(&r->b);
+}
+
+/* An RDMA Read Request FPDU (RFC 5040 §4.4) on queue 1 with `msn`. */
+static size_t read_request_fpdu(uint8_t *out, size_t cap, uint32_t msn, const struct iwk_rdmap_read_request *rr)
+{
+    uint8_t u[18 + 28];
+    hdr_untagged(u, 1, 1, 1, IWK_RDMAP_OP_RDMA_READ_REQ, 0, 1, msn, 0);
+    assert_int_equal(iwk_rdmap_read_request_serialize(rr, u + 18, 28), IWK_OK);
+    return make_fpdu(out, cap, sizeof u, u, sizeof u, 0);
+}
+
+/* b accepts with IRD 1. A raw peer sends two Read Requests back to back while not reading, so that the
+ * Response to the first is still being sent when the second arrives: DDP 1/2/0x02 (RFC 5041 §7.2 via the
+ * rdmap_qp machine, spec/rdmap_stream.iws QP_TERM_IRD_EXCEEDED). The Terminate names the second Request
+ * (D bit: QN 1, MSN 2), comes after the first Response's FPDUs, and nothing follows it. */
+static void t_ird_exceeded(void **state)
+{
+    (void)state;
+    struct raw_b r;
+    raw_b_open(&r, 16u << 20, IWK_ACCESS_REMOTE_READ, 1);
     uint8_t both[128];
-    memcpy(both, frames[0], n[0]);
-    memcpy(both + n[0], frames[1], n[1]);
-    send_all(fd, both, n[0] + n[1]);
+    size_t n = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        struct iwk_rdmap_read_request rr = { .sink_stag = 0x1234u, .sink_to = 0, .read_size = r.size,
+                                             .src_stag = r.mr->rkey, .src_to = (uintptr_t)r.src };
+        n += read_request_fpdu(both + n, sizeof both - n, i + 1u, &rr);
+    }
+    send_all(r.fd, both, n);
     /* b's receive is flushed when b enters TERMINATE: from then on the peer may read */
-    struct iwk_wc wc = next_wc(b.rcq, "b's receive flushed by the Terminate");
+    struct iwk_wc wc = next_wc(r.b.rcq, "b's receive flushed by the Terminate");
     assert_int_equal(wc.wr_id, ID_B_SPARE);
     assert_int_equal(wc.status, IWK_WC_WR_FLUSH_ERR);
 
     struct raw_term rt;
-    raw_read_fpdus(fd, &rt);
-    close(fd);
+    raw_read_fpdus(r.fd, &rt);
+    shutdown(r.fd, SHUT_WR); /* b waits for our FIN in TERMINATE */
     assert_true(rt.found);
     assert_true(rt.fpdus >= 2); /* Read Response FPDUs first */
     assert_int_equal(rt.t.elayer, 1);
@@ -1004,16 +1140,52 @@ static void t_ird_exceeded(void **state)
     assert_int_equal(get32(rt.t.term_ddp_rest + 4), 1); /* QN 1 */
     assert_int_equal(get32(rt.t.term_ddp_rest + 8), 2); /* MSN 2: the second Request */
 
-    assert_int_equal(iwk_qp_wait_closed(b.qp, WAIT_MS), 0);
-    expect_info(b.qp, "b", 1, 1, 2, IWK_RDMAP_TERM_DDP_UT_MSN_NO_BUFFER);
-    expect_cq(b.rcq, NULL, 0, "b receive CQ");
-    expect_cq(b.scq, NULL, 0, "b send CQ");
-    iwk_listener_close(l);
-    assert_int_equal(iwk_qp_destroy(b.qp), 0);
-    b.qp = NULL;
-    assert_int_equal(iwk_mr_dereg(mr), 0);
-    free(src);
-    ep_close(&b);
+    assert_int_equal(iwk_qp_wait_closed(r.b.qp, WAIT_MS), 0);
+    expect_info(r.b.qp, "b", 1, 1, 2, IWK_RDMAP_TERM_DDP_UT_MSN_NO_BUFFER);
+    expect_cq(r.b.rcq, NULL, 0, "b receive CQ");
+    expect_cq(r.b.scq, NULL, 0, "b send CQ");
+    raw_b_close(&r);
+}
+
+/* A Read Request for a region without REMOTE_READ, seen on the wire: the Terminate (0/1/0x02) carries
+ * the Request's DDP header (D) and its RDMA Read Request header unchanged, since no octet was read
+ * (R; RFC 5040 §4.8 "Terminated RDMA Header", §7.1 item 3, Figure 10). Nothing else is sent. */
+static void t_read_request_terminate_headers(void **state)
+{
+    (void)state;
+    struct raw_b r;
+    raw_b_open(&r, 4096, IWK_ACCESS_LOCAL_WRITE, 4);
+    struct iwk_rdmap_read_request rr = { .sink_stag = 0xAB12CD34u, .sink_to = 0x1122334455667788ull,
+                                         .read_size = 256, .src_stag = r.mr->rkey, .src_to = (uintptr_t)r.src + 64u };
+    uint8_t f[64];
+    size_t n = read_request_fpdu(f, sizeof f, 1, &rr);
+    send_all(r.fd, f, n);
+    struct raw_term rt;
+    raw_read_fpdus(r.fd, &rt);
+    shutdown(r.fd, SHUT_WR);
+    assert_true(rt.found);
+    assert_int_equal(rt.fpdus, 1);
+    assert_int_equal(rt.t.elayer, 0);
+    assert_int_equal(rt.t.etype, 1);
+    assert_int_equal(rt.t.ecode, IWK_RDMAP_TERM_PROT_ACCESS_RIGHTS);
+    assert_int_equal(rt.t.d, 1);
+    assert_int_equal(rt.t.term_t, 0);
+    assert_int_equal(rt.t.term_opcode, IWK_RDMAP_OP_RDMA_READ_REQ);
+    assert_int_equal(get32(rt.t.term_ddp_rest + 4), 1); /* QN 1 */
+    assert_int_equal(get32(rt.t.term_ddp_rest + 8), 1); /* MSN 1 */
+    assert_int_equal(rt.t.r, 1);
+    struct iwk_rdmap_read_request echo;
+    assert_int_equal(iwk_rdmap_read_request_parse(rt.t.term_rdma_hdr, rt.t.term_rdma_hdr_len, &echo), IWK_OK);
+    assert_int_equal(echo.sink_stag, rr.sink_stag);
+    assert_true(echo.sink_to == rr.sink_to);
+    assert_int_equal(echo.read_size, rr.read_size);
+    assert_int_equal(echo.src_stag, rr.src_stag);
+    assert_true(echo.src_to == rr.src_to);
+    assert_int_equal(iwk_qp_wait_closed(r.b.qp, WAIT_MS), 0);
+    expect_info(r.b.qp, "b", 1, 0, 1, IWK_RDMAP_TERM_PROT_ACCESS_RIGHTS);
+    const struct expect br[] = { { ID_B_SPARE, IWK_WC_WR_FLUSH_ERR } };
+    expect_cq(r.b.rcq, br, 1, "b receive CQ");
+    raw_b_close(&r);
 }
 
 /* ---- MPA setup failures (RFC 5044 §7.1, RFC 6581) --------------------------------------------------- */
@@ -1366,6 +1538,9 @@ int main(void)
         cmocka_unit_test(t_write_other_pd),
         cmocka_unit_test(t_write_to_wraps),
         cmocka_unit_test(t_write_after_send_inv),
+        cmocka_unit_test(t_write_locally_invalidated),
+        cmocka_unit_test(t_send_inv_unknown_stag),
+        cmocka_unit_test(t_local_protection),
         cmocka_unit_test(t_read_no_remote_read),
         cmocka_unit_test(t_read_out_of_bounds),
         cmocka_unit_test(t_atomic_misaligned),
@@ -1382,6 +1557,7 @@ int main(void)
         cmocka_unit_test(t_inject_short_ulpdu),
         cmocka_unit_test(t_inject_unsolicited_read_resp),
         cmocka_unit_test(t_ird_exceeded),
+        cmocka_unit_test(t_read_request_terminate_headers),
         cmocka_unit_test(t_mpa_reject_private_data),
         cmocka_unit_test(t_mpa_markers_unsupported),
         cmocka_unit_test(t_mpa_no_common_rtr),
