@@ -270,6 +270,7 @@ int iwk_conn_param_profile(struct iwk_conn_param *p, const char *name)
         p->crc = IWK_CRC_OPTIONAL;
         p->can_markers = 0;
         p->rtr = IWK_RTR_WRITE | IWK_RTR_READ;
+        p->first_fpdu_delay_ms = 200; /* siw's Responder race (siw_accept): see verbs.h */
     } else if (strcmp(name, "chelsio") == 0) {
         p->can_markers = 0;
         p->rtr = IWK_RTR_READ;
@@ -486,6 +487,16 @@ int iwk_connect(struct iwk_qp *qp, const char *host, uint16_t port, const struct
     }
     neg.mpa_rev = m.rev == 2 && m.enhanced ? 2 : (uint8_t)(frame[17] < m.rev ? frame[17] : m.rev);
     qp->rec = rec;
+    if (p.first_fpdu_delay_ms > 0) {
+        /* Linux siw sends its Reply before it hooks the socket to the QP (siw_accept): an FPDU that
+         * arrives in between is left in the socket until more data comes, and the connection
+         * stalls. Nothing is sent by a Responder before our first FPDU (RFC 5044 §7.1.2 rule 4,
+         * RFC 6581 §9.3), so waiting here loses nothing. */
+        struct timespec ts = { .tv_sec = p.first_fpdu_delay_ms / 1000,
+                               .tv_nsec = (long)(p.first_fpdu_delay_ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     rc = iwk_qp_start(qp, fd, &neg, 0, act.send_fpdu ? act.fpdu_kind : 0, 0);
     if (rc != 0)
         goto fail_fd;
@@ -677,7 +688,11 @@ static int send_reply(struct iwk_conn_request *r, const struct iwk_mpa_responder
 {
     uint8_t frame[MPA_FRAME_HDR + IWK_MPA_MAX_PD_LEN];
     size_t flen = 0;
-    struct frame_fields ff = { .m = m->want_m, .c = m->want_c, .r = (uint8_t)rej,
+    /* C of the Reply: 1 when CRCs will be used (the machine's crc = want_c || C of the Request),
+     * not only when we require them. RFC 5044 §7.1.1 makes C=1 in either frame enough, but Linux
+     * siw as Initiator with mpa_crc_required refuses a Reply with C=0 (siw_proc_mpareply); siw as
+     * Responder echoes the Request's C=1 itself. Same outcome for an RFC peer. */
+    struct frame_fields ff = { .m = m->want_m, .c = (uint8_t)(m->want_c || m->crc), .r = (uint8_t)rej,
                                .rev = m->rep_rev ? m->rep_rev : r->req.rev,
                                .p2p = m->p2p_neg, .rtr_w = m->offer_w, .rtr_r = m->offer_r, .rtr_s = m->offer_s,
                                .ird = m->rep_ird, .ord = m->rep_ord, .pd = pd, .pd_len = pdl };

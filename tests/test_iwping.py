@@ -10,6 +10,7 @@ usage: test_iwping.py IWPING IWDUMP [--quick]
    must be the ones asked for.
 2. Sizes 0 B, 1 B, 4095 B, 64 KiB, 1 MiB and 16 MiB (several FPDUs per message, MULPDU cuts).
 3. Separate processes: iwping --server and iwping --client on a free port.
+   Also rdma-core rping's protocol (--rping) with iwkit at both ends.
 4. Every run records its traffic (--pcap): iwdump decodes it with no error and no warning, and
    tshark (when installed) finds no malformed packet, no bad checksum and only good MPA CRCs.
 """
@@ -142,6 +143,21 @@ def main():
         run_loopback(iwping, iwdump, tmp, ["--size", size, "--count", count, "--markers", "on"], None)
     run_loopback(iwping, iwdump, tmp, ["--profile", "siw", "--size", "65536", "--count", "5"],
                  ("2", "off", "off", "off", "write"))
+
+    # rdma-core rping's protocol (--rping, docs/rping-protocol.md) with iwkit at both ends; the
+    # interop suite runs it against Linux siw's rping
+    for args in (["--mpa", "2", "--count", "5"], ["--mpa", "1", "--crc", "on", "--count", "5"],
+                 ["--rtr", "read", "--size", "65535", "--count", "3"], ["--size", "26", "--count", "60"]):
+        pcap = os.path.join(tmp, "rping.pcap")
+        what = "--rping " + " ".join(args)
+        p = subprocess.run([iwping, "--rping", "--loopback", "--verbose", "--pcap", pcap] + args,
+                           capture_output=True, text=True, timeout=120)
+        n = int(args[args.index("--count") + 1])
+        check(p.returncode == 0 and "iwping: OK" in p.stdout and p.stdout.count("ping data: rdma-ping-") == 2 * n,
+              "%s: exit %d\n%s%s" % (what, p.returncode, p.stdout[-500:], p.stderr[-500:]))
+        if p.returncode == 0:
+            check_pcap(iwdump, pcap, what)
+            print("ok   iwping --loopback %s" % what, flush=True)
 
     # separate processes
     port = str(free_port())

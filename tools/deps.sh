@@ -2,8 +2,10 @@
 # Installs what iwkit needs on Debian 12, only when something is missing (root or sudo).
 #   tools/deps.sh          build + test dependencies
 set -eu
+# qemu-system-x86 busybox-static cpio kmod: the siw lab VM of the interop suite (its kernel
+# headers and compiler come with ../shared/siw-lab/build-siw.sh, for the kernel Debian ships)
 pkgs="meson ninja-build gcc pkg-config python3 libisal-dev libpcap-dev libcmocka-dev \
-frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz"
+frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz qemu-system-x86 busybox-static cpio kmod"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

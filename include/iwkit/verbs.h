@@ -184,9 +184,14 @@ struct iwk_conn_param {
     const void *private_data; /* up to 512 - 4 octets (rev 2 uses 4 for IRD/ORD) */
     uint16_t private_data_len;
     int timeout_ms;           /* MPA setup timeout (RFC 5044 §7.1.2 rule 10), default 10000 when 0 */
+    uint16_t first_fpdu_delay_ms; /* Initiator: pause after the Reply before the first FPDU (the RTR
+                                     too). Linux siw as Responder attaches the socket to its QP only
+                                     after sending the Reply and leaves an FPDU that arrives before
+                                     that unprocessed; the "siw" profile sets 200. */
 };
 /* Named interop profiles: "rfc" (rev 2, CRC required, markers allowed, RTR write|read|send),
- * "siw" (rev 2, CRC optional, no markers - siw cannot send them, RTR write|read as siw offers),
+ * "siw" (rev 2, CRC optional, no markers - siw cannot send them, RTR write|read as siw offers,
+ *        200 ms first_fpdu_delay_ms),
  * "chelsio" (rev 2, CRC required, no markers, RTR read, IRD/ORD 16).
  * Returns 0 or -ENOENT; fills *p with defaults first. */
 int iwk_conn_param_profile(struct iwk_conn_param *p, const char *name);

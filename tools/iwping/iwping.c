@@ -10,12 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "iwkit/verbs.h"
 
 #define IWPING_MAGIC 0x49574b50u /* "IWKP" */
 #define IWPING_DONE 0x444f4e45u  /* "DONE" */
-#define WAIT_MS 20000
+static int wait_ms = 20000; /* --timeout: how long any one wait may take */
+#define WAIT_MS wait_ms
+#define RPING_INFO_LEN 16u
+#define RPING_MIN_SIZE 26u    /* rping: room for "rdma-ping-2147483647: " */
+#define RPING_MAX_SIZE 65535u /* rping: 64 KiB - 1 */
+#define RPING_RECVS 4u        /* receives kept posted (rping keeps one; more does no harm) */
 
 struct opts {
     const char *host;
@@ -25,7 +31,8 @@ struct opts {
     uint64_t size;
     uint32_t count;
     const char *pcap;
-    int quiet;
+    int quiet, verbose;
+    int rping; /* --rping: rdma-core rping's protocol instead of iwping's */
 };
 
 /* What each side tells the other in the MPA Private Data (big-endian on the wire). */
@@ -372,7 +379,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: iwping --server [--port P] | --client HOST [--port P] | --loopback\n"
             "  [--mpa 1|2] [--crc on|off] [--markers on|off] [--rtr write|read|send|none]\n"
-            "  [--profile rfc|siw|chelsio] [--size N] [--count N] [--pcap FILE] [--quiet]\n");
+            "  [--profile rfc|siw|chelsio] [--size N] [--count N] [--pcap FILE] [--quiet] [--timeout MS]\n"
+            "  [--rping [--verbose]]   rdma-core rping's protocol (siw profile, 64 B; --size 26..65535)\n");
 }
 
 static uint64_t parse_size(const char *s)
@@ -393,12 +401,26 @@ static int parse(int argc, char **argv, struct opts *o)
         { "markers", required_argument, NULL, 'k' }, { "rtr", required_argument, NULL, 'r' },
         { "size", required_argument, NULL, 's' }, { "count", required_argument, NULL, 'n' },
         { "pcap", required_argument, NULL, 'w' }, { "profile", required_argument, NULL, 'P' },
-        { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-    iwk_conn_param_profile(&o->cp, "rfc");
-    o->cp.rtr = 0;
+        { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+        { "rping", no_argument, NULL, 'R' }, { "verbose", no_argument, NULL, 'v' },
+        { "timeout", required_argument, NULL, 't' }, { 0, 0, 0, 0 } };
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--rping") == 0)
+            o->rping = 1;
     o->port = 7174;
-    o->size = 4096;
     o->count = 10;
+    if (o->rping) {
+        /* towards rping (siw): the siw profile, client-server, IRD = ORD = 1 as rping asks
+         * (rping_init_conn_param: responder_resources = initiator_depth = 1), rping's 64 B */
+        iwk_conn_param_profile(&o->cp, "siw");
+        o->cp.rtr = 0;
+        o->cp.ird = o->cp.ord = 1;
+        o->size = 64;
+    } else {
+        iwk_conn_param_profile(&o->cp, "rfc");
+        o->cp.rtr = 0;
+        o->size = 4096;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -419,12 +441,17 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'n': o->count = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'w': o->pcap = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'v': o->verbose = 1; break;
+        case 't': wait_ms = atoi(optarg); if (wait_ms <= 0) return -1; break;
+        case 'R': break;
         default: return -1;
         }
     }
     if (o->server + o->client + o->loopback != 1 || o->size > (64u << 20) || o->size > UINT32_MAX)
         return -1;
     if (o->cp.mpa_rev != 1 && o->cp.mpa_rev != 2)
+        return -1;
+    if (o->rping && (o->size < RPING_MIN_SIZE || o->size > RPING_MAX_SIZE))
         return -1;
     return 0;
 }
@@ -449,6 +476,392 @@ static void report(const struct side *s, const struct opts *o, double secs)
            s->name, o->count, o->size, s->ops, s->bytes, qi.tx_fpdus, qi.rx_fpdus, secs);
 }
 
+/* ---- --rping: rdma-core rping's application protocol (docs/rping-protocol.md) ------------------
+ *
+ * Per ping the rping client advertises its source buffer with a 16-octet Send (address, STag,
+ * length, big-endian), the server RDMA Reads it and answers with a 16-octet "go ahead" Send, the
+ * client advertises its sink buffer, the server RDMA Writes the data back (strlen + 1 octets) and
+ * sends a second go ahead. The MPA Private Data carries nothing for the application (rdma_cm over
+ * iWARP adds no header; rev 2 frames hold only the 4-octet IRD/ORD prefix). */
+
+
+struct rpside {
+    const char *name;
+    struct iwk_context *ctx;
+    struct iwk_pd *pd;
+    struct iwk_cq *scq, *rcq;
+    struct iwk_qp *qp;
+    uint8_t recv_slot[RPING_RECVS][RPING_INFO_LEN]; /* rping's recv_buf, one per posted receive */
+    uint8_t send_info[RPING_INFO_LEN];              /* rping's send_buf */
+    uint8_t *rdma_buf;                              /* server: Read sink, Write source; client: Write sink */
+    uint8_t *start_buf;                             /* client: the ping data the server Reads */
+    struct iwk_mr *recv_mr, *send_mr, *rdma_mr, *start_mr;
+    uint32_t size;
+    uint32_t pings;
+    uint64_t bytes;
+    char err[256];
+};
+
+struct rping_info {
+    uint64_t buf;
+    uint32_t rkey, size;
+};
+
+/* rping's ping data for ping number `ping`: "rdma-ping-<ping>: ", then printable ASCII from
+ * 'A' + ping % 58 upwards, wrapping from 'z' to 'A', and a NUL in the last octet. */
+static void rping_pattern(uint8_t *b, uint32_t size, uint32_t ping)
+{
+    char head[32];
+    int cc = snprintf(head, sizeof head, "rdma-ping-%d: ", (int)ping);
+    uint32_t n = (uint32_t)cc < size ? (uint32_t)cc : size;
+    memcpy(b, head, n);
+    uint8_t c = (uint8_t)(65u + ping % 58u);
+    for (uint32_t i = n; i < size; i++) {
+        b[i] = c;
+        c = c >= 122u ? 65u : (uint8_t)(c + 1u);
+    }
+    if (size > 0)
+        b[size - 1] = 0;
+}
+
+static int rp_fail(struct rpside *s, const char *what)
+{
+    struct iwk_qp_info qi;
+    if (s->qp != NULL && iwk_qp_info(s->qp, &qi) == 0 && qi.reason[0] != '\0')
+        snprintf(s->err, sizeof s->err, "rping %s: %s (%s)", s->name, what, qi.reason);
+    else
+        snprintf(s->err, sizeof s->err, "rping %s: %s", s->name, what);
+    return -1;
+}
+
+/* Waits for one completion on cq. 0: success with opcode `want`; 1: a flushed receive (the
+ * connection ended; the caller decides whether that is the normal end); -1: anything else. */
+static int rp_wait(struct rpside *s, struct iwk_cq *cq, enum iwk_wc_opcode want, struct iwk_wc *wc)
+{
+    for (;;) {
+        int n = iwk_cq_poll(cq, 1, wc);
+        if (n < 0)
+            return rp_fail(s, "completion queue overflow");
+        if (n == 1)
+            break;
+        if (iwk_cq_wait(cq, WAIT_MS) != 0)
+            return rp_fail(s, "timed out waiting for a completion");
+    }
+    if (wc->status == IWK_WC_WR_FLUSH_ERR && wc->opcode == IWK_WC_RECV && want == IWK_WC_RECV)
+        return 1;
+    if (wc->status != IWK_WC_SUCCESS) {
+        char m[96];
+        snprintf(m, sizeof m, "work request %" PRIu64 " completed with status %d", wc->wr_id, (int)wc->status);
+        return rp_fail(s, m);
+    }
+    if (wc->opcode != want) {
+        char m[96];
+        snprintf(m, sizeof m, "unexpected completion opcode %d (wanted %d)", (int)wc->opcode, (int)want);
+        return rp_fail(s, m);
+    }
+    return 0;
+}
+
+static int rp_post_recv(struct rpside *s, uint64_t slot)
+{
+    struct iwk_sge sg = { .addr = (uintptr_t)s->recv_slot[slot], .length = RPING_INFO_LEN, .lkey = s->recv_mr->lkey };
+    struct iwk_recv_wr wr = { .wr_id = slot, .sg_list = &sg, .num_sge = 1 };
+    return iwk_post_recv(s->qp, &wr) == 0 ? 0 : rp_fail(s, "post_recv failed");
+}
+
+/* Waits for the next 16-octet Send, reposts its buffer, decodes it. 1: the connection ended. */
+static int rp_recv_info(struct rpside *s, struct rping_info *info)
+{
+    struct iwk_wc wc;
+    int rc = rp_wait(s, s->rcq, IWK_WC_RECV, &wc);
+    if (rc != 0)
+        return rc;
+    if (wc.byte_len != RPING_INFO_LEN || wc.wr_id >= RPING_RECVS) {
+        char m[64];
+        snprintf(m, sizeof m, "received a Send of %u octets (rping's are 16)", wc.byte_len);
+        return rp_fail(s, m);
+    }
+    const uint8_t *p = s->recv_slot[wc.wr_id];
+    info->buf = get64(p);
+    info->rkey = get32(p + 8);
+    info->size = get32(p + 12);
+    return rp_post_recv(s, wc.wr_id);
+}
+
+static int rp_send_info(struct rpside *s, uint64_t addr, uint32_t rkey, uint32_t size, uint64_t id)
+{
+    put64(s->send_info, addr);
+    put32(s->send_info + 8, rkey);
+    put32(s->send_info + 12, size);
+    struct iwk_sge sg = { .addr = (uintptr_t)s->send_info, .length = RPING_INFO_LEN, .lkey = s->send_mr->lkey };
+    struct iwk_send_wr wr = { .wr_id = id, .opcode = IWK_WR_SEND, .flags = IWK_SEND_SIGNALED, .sg_list = &sg,
+                              .num_sge = 1 };
+    struct iwk_wc wc;
+    int rc = iwk_post_send(s->qp, &wr);
+    if (rc != 0) {
+        char m[64];
+        snprintf(m, sizeof m, "post_send failed (%d)", rc);
+        return rp_fail(s, m);
+    }
+    return rp_wait(s, s->scq, IWK_WC_SEND, &wc);
+}
+
+static int rp_rdma(struct rpside *s, enum iwk_wr_opcode op, uint32_t len, uint64_t raddr, uint32_t rkey, uint64_t id)
+{
+    struct iwk_sge sg = { .addr = (uintptr_t)s->rdma_buf, .length = len, .lkey = s->rdma_mr->lkey };
+    struct iwk_send_wr wr = { .wr_id = id, .opcode = op, .flags = IWK_SEND_SIGNALED, .sg_list = &sg, .num_sge = 1,
+                              .remote_addr = raddr, .rkey = rkey };
+    struct iwk_wc wc;
+    int rc = iwk_post_send(s->qp, &wr);
+    if (rc != 0) {
+        char m[64];
+        snprintf(m, sizeof m, "post_send failed (%d)", rc);
+        return rp_fail(s, m);
+    }
+    return rp_wait(s, s->scq, op == IWK_WR_RDMA_READ ? IWK_WC_RDMA_READ : IWK_WC_RDMA_WRITE, &wc);
+}
+
+static int rp_setup(struct rpside *s, const struct opts *o, const char *pcap, int client)
+{
+    struct iwk_context_attr ca = { .pcap_path = pcap };
+    const uint32_t rw = IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ;
+    s->size = (uint32_t)o->size;
+    if (iwk_context_open(&ca, &s->ctx) != 0 || iwk_pd_alloc(s->ctx, &s->pd) != 0 ||
+        iwk_cq_create(s->ctx, 64, &s->scq) != 0 || iwk_cq_create(s->ctx, 64, &s->rcq) != 0)
+        return rp_fail(s, "cannot create the context");
+    s->rdma_buf = calloc(1, s->size);
+    s->start_buf = client ? calloc(1, s->size) : NULL;
+    if (s->rdma_buf == NULL || (client && s->start_buf == NULL))
+        return rp_fail(s, "out of memory");
+    /* the same registrations as rping's rping_setup_buffers() */
+    if (iwk_mr_reg(s->pd, s->recv_slot, sizeof s->recv_slot, IWK_ACCESS_LOCAL_WRITE, &s->recv_mr) != 0 ||
+        iwk_mr_reg(s->pd, s->send_info, sizeof s->send_info, 0, &s->send_mr) != 0 ||
+        iwk_mr_reg(s->pd, s->rdma_buf, s->size, rw, &s->rdma_mr) != 0 ||
+        (client && iwk_mr_reg(s->pd, s->start_buf, s->size, rw, &s->start_mr) != 0))
+        return rp_fail(s, "cannot register memory");
+    struct iwk_qp_attr qa = { .send_cq = s->scq, .recv_cq = s->rcq, .max_send_wr = 16,
+                              .max_recv_wr = RPING_RECVS, .max_sge = 1 };
+    if (iwk_qp_create(s->pd, &qa, &s->qp) != 0)
+        return rp_fail(s, "cannot create the queue pair");
+    for (uint64_t i = 0; i < RPING_RECVS; i++)
+        if (rp_post_recv(s, i) != 0)
+            return -1;
+    return 0;
+}
+
+static void rp_teardown(struct rpside *s)
+{
+    if (s->qp) iwk_qp_destroy(s->qp);
+    if (s->recv_mr) iwk_mr_dereg(s->recv_mr);
+    if (s->send_mr) iwk_mr_dereg(s->send_mr);
+    if (s->rdma_mr) iwk_mr_dereg(s->rdma_mr);
+    if (s->start_mr) iwk_mr_dereg(s->start_mr);
+    if (s->scq) iwk_cq_destroy(s->scq);
+    if (s->rcq) iwk_cq_destroy(s->rcq);
+    if (s->pd) iwk_pd_free(s->pd);
+    if (s->ctx) iwk_context_close(s->ctx);
+    free(s->rdma_buf);
+    free(s->start_buf);
+}
+
+/* The rping server's part (rping_test_server), with the ping data checked against rping's pattern. */
+static int rping_serve(struct rpside *s, const struct opts *o, struct iwk_listener *l)
+{
+    struct iwk_conn_request *req = NULL;
+    if (iwk_get_request(l, WAIT_MS, &req) != 0)
+        return rp_fail(s, "no connection request");
+    const struct iwk_conn_request_info *ri = iwk_conn_request_info(req);
+    if (!o->quiet && ri->private_data_len > 0)
+        printf("iwping rping server: the client sent %u octets of private data (ignored, as rping does)\n",
+               ri->private_data_len);
+    /* rping accepts with no private data (rdma_accept(id, NULL)) */
+    struct iwk_conn_param cp = o->cp;
+    cp.private_data = NULL;
+    cp.private_data_len = 0;
+    if (iwk_accept(req, s->qp, &cp) != 0)
+        return rp_fail(s, "accept failed");
+    for (;;) {
+        struct rping_info src, sink;
+        int rc = rp_recv_info(s, &src);
+        if (rc == 1) { /* the connection ended: rping's normal end when the client disconnected */
+            struct iwk_qp_info qi;
+            iwk_qp_info(s->qp, &qi);
+            if (qi.term_sent || qi.term_received)
+                return rp_fail(s, "the connection ended with a Terminate");
+            break;
+        }
+        if (rc != 0)
+            return -1;
+        if (src.size > s->size || src.size == 0) {
+            char m[96];
+            snprintf(m, sizeof m, "client's buffer (%u octets) does not fit ours (%u, --size)", src.size, s->size);
+            return rp_fail(s, m);
+        }
+        memset(s->rdma_buf, 0, s->size);
+        if (rp_rdma(s, IWK_WR_RDMA_READ, src.size, src.buf, src.rkey, 1000000u + s->pings) != 0)
+            return -1;
+        uint8_t *want = malloc(src.size);
+        if (want == NULL)
+            return rp_fail(s, "out of memory");
+        rping_pattern(want, src.size, s->pings);
+        int same = memcmp(want, s->rdma_buf, src.size) == 0;
+        free(want);
+        if (!same) {
+            char m[96];
+            snprintf(m, sizeof m, "ping %u: RDMA Read data differs from rping's pattern", s->pings);
+            return rp_fail(s, m);
+        }
+        if (o->verbose)
+            printf("server ping data: %s\n", (const char *)s->rdma_buf);
+        /* go ahead: rping's server sends its send_buf, which it never fills (16 zero octets) */
+        if (rp_send_info(s, 0, 0, 0, 2000000u + s->pings) != 0)
+            return -1;
+        rc = rp_recv_info(s, &sink);
+        if (rc != 0)
+            return rc == 1 ? rp_fail(s, "client closed before advertising its sink buffer") : -1;
+        uint32_t len = (uint32_t)strnlen((const char *)s->rdma_buf, src.size) + 1u;
+        if (len > src.size)
+            len = src.size;
+        if (len > sink.size) {
+            char m[96];
+            snprintf(m, sizeof m, "ping %u: client's sink (%u octets) is smaller than the data", s->pings, sink.size);
+            return rp_fail(s, m);
+        }
+        if (rp_rdma(s, IWK_WR_RDMA_WRITE, len, sink.buf, sink.rkey, 3000000u + s->pings) != 0)
+            return -1;
+        if (rp_send_info(s, 0, 0, 0, 4000000u + s->pings) != 0)
+            return -1;
+        s->pings++;
+        s->bytes += (uint64_t)src.size + len;
+    }
+    if (o->count != 0 && s->pings != o->count) {
+        char m[96];
+        snprintf(m, sizeof m, "the client closed after %u pings, --count asked for %u", s->pings, o->count);
+        return rp_fail(s, m);
+    }
+    if (s->pings == 0)
+        return rp_fail(s, "the client closed before its first ping");
+    return 0;
+}
+
+/* The rping client's part (rping_test_client with -V: the echoed data must equal the ping data). */
+static int rping_client(struct rpside *s, const struct opts *o, const char *host, uint16_t port)
+{
+    struct iwk_conn_param cp = o->cp;
+    cp.private_data = NULL; /* rdma_connect() with no private data */
+    cp.private_data_len = 0;
+    if (iwk_connect(s->qp, host, port, &cp) != 0)
+        return rp_fail(s, "connect failed");
+    for (uint32_t ping = 0; o->count == 0 || ping < o->count; ping++) {
+        struct rping_info ga;
+        rping_pattern(s->start_buf, s->size, ping);
+        memset(s->rdma_buf, 0, s->size);
+        if (rp_send_info(s, (uintptr_t)s->start_buf, s->start_mr->rkey, s->size, 5000000u + ping) != 0)
+            return -1;
+        int rc = rp_recv_info(s, &ga); /* go ahead: the server has Read the ping data */
+        if (rc != 0)
+            return rc == 1 ? rp_fail(s, "server closed during a ping") : -1;
+        if (rp_send_info(s, (uintptr_t)s->rdma_buf, s->rdma_mr->rkey, s->size, 6000000u + ping) != 0)
+            return -1;
+        rc = rp_recv_info(s, &ga); /* go ahead: the server's RDMA Write is complete */
+        if (rc != 0)
+            return rc == 1 ? rp_fail(s, "server closed during a ping") : -1;
+        if (memcmp(s->start_buf, s->rdma_buf, s->size) != 0) {
+            char m[64];
+            snprintf(m, sizeof m, "ping %u: data mismatch", ping);
+            return rp_fail(s, m);
+        }
+        if (o->verbose)
+            printf("ping data: %s\n", (const char *)s->rdma_buf);
+        s->pings++;
+        s->bytes += 2u * (uint64_t)s->size;
+    }
+    if (iwk_disconnect(s->qp, WAIT_MS) != 0)
+        return rp_fail(s, "disconnect did not complete");
+    return 0;
+}
+
+struct rp_server_arg {
+    struct rpside *s;
+    const struct opts *o;
+    struct iwk_listener *l;
+    int rc;
+};
+
+static void *rp_server_thread(void *p)
+{
+    struct rp_server_arg *a = p;
+    a->rc = rping_serve(a->s, a->o, a->l);
+    return NULL;
+}
+
+static void rp_report(const struct rpside *s, double secs)
+{
+    struct iwk_qp_info qi;
+    iwk_qp_info(s->qp, &qi);
+    static const char *rtr[] = { "none", "write", "read", "?", "send" };
+    printf("iwping rping %s: MPA rev %u, CRC %s, RTR %s, IRD %u ORD %u, MULPDU %u\n", s->name, qi.mpa_rev,
+           qi.crc ? "on" : "off", rtr[qi.rtr <= 4 ? qi.rtr : 3], qi.ird, qi.ord, qi.mulpdu);
+    printf("iwping rping %s: %u pings of %u B verified, %" PRIu64 " payload bytes, %" PRIu64 " FPDUs out, %" PRIu64
+           " in, %.3f s\n", s->name, s->pings, s->size, s->bytes, qi.tx_fpdus, qi.rx_fpdus, secs);
+}
+
+static int rping_main(const struct opts *o)
+{
+    struct rpside srv = { .name = "server" }, cli = { .name = "client" };
+    struct iwk_listener *l = NULL;
+    int rc = 0;
+    double t0 = now_s();
+    if (o->server || o->loopback) {
+        rc = rp_setup(&srv, o, o->loopback ? NULL : o->pcap, 0);
+        if (rc == 0) {
+            rc = iwk_listen(srv.ctx, o->loopback ? "127.0.0.1" : NULL, o->loopback ? 0 : o->port, 8, &l);
+            if (rc != 0)
+                snprintf(srv.err, sizeof srv.err, "rping server: cannot listen on port %u: %s", o->port, strerror(-rc));
+        }
+    }
+    if (rc == 0 && o->server) {
+        rc = rping_serve(&srv, o, l);
+        if (rc == 0 && !o->quiet)
+            rp_report(&srv, now_s() - t0);
+    } else if (rc == 0) {
+        rc = rp_setup(&cli, o, o->pcap, 1);
+        pthread_t th;
+        struct rp_server_arg sa = { .s = &srv, .o = o, .l = l };
+        if (rc == 0 && o->loopback)
+            pthread_create(&th, NULL, rp_server_thread, &sa);
+        if (rc == 0)
+            rc = rping_client(&cli, o, o->loopback ? "127.0.0.1" : o->host, o->loopback ? iwk_listener_port(l) : o->port);
+        if (o->loopback) {
+            if (rc == 0)
+                pthread_join(th, NULL);
+            else
+                sa.rc = 0; /* the server thread may still wait; the process exits */
+            if (rc == 0 && sa.rc != 0)
+                rc = sa.rc;
+        }
+        if (rc == 0 && !o->quiet) {
+            if (o->loopback)
+                rp_report(&srv, now_s() - t0);
+            rp_report(&cli, now_s() - t0);
+        }
+    }
+    if (srv.err[0] != '\0')
+        fprintf(stderr, "iwping: %s\n", srv.err);
+    if (cli.err[0] != '\0')
+        fprintf(stderr, "iwping: %s\n", cli.err);
+    if (rc != 0 && o->loopback) {
+        printf("iwping: FAILED\n");
+        fflush(stdout);
+        _exit(1); /* the server thread may be blocked in a wait: do not tear down under it */
+    }
+    rp_teardown(&cli);
+    iwk_listener_close(l);
+    rp_teardown(&srv);
+    printf(rc == 0 ? "iwping: OK\n" : "iwping: FAILED\n");
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -457,6 +870,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    if (o.rping)
+        return rping_main(&o);
     struct side srv = { .name = "server" }, cli = { .name = "client" };
     int rc = 0;
     double t0 = now_s();
