@@ -1,5 +1,6 @@
 /* runtime/context.c - context and its progress thread, protection domains, memory regions
  * (STags: RFC 5040 §2.1, RFC 5042 §5.1) and completion queues of the iwkit runtime. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -36,7 +37,9 @@ static void *progress_main(void *arg)
             struct iwk_qp *qp = ev[i].data.ptr;
             if (ev[i].events & EPOLLOUT)
                 iwk_qp_on_writable(qp);
-            if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+            if (ev[i].events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+                iwk_qp_on_hangup(qp);
+            else if (ev[i].events & EPOLLIN)
                 iwk_qp_on_readable(qp);
         }
         pthread_mutex_lock(&ctx->lock);
@@ -471,12 +474,17 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms)
     struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
     uint32_t n = 0;
     pthread_mutex_lock(&cq->lock);
+    if (cq->count > 0 || cq->overflow > 0) { /* checked with waiters++ under one lock: no lost wake-up */
+        pthread_mutex_unlock(&cq->lock);
+        return 1;
+    }
     for (uint32_t i = 0; i < cq->nqps; i++) {
         struct iwk_qp *qp = cq->qps[i];
         pthread_mutex_lock(&qp->lock);
         if (qp->fd >= 0 && qp->watched && !qp->rx_closed) {
-            pfd[n] = (struct pollfd){ .fd = qp->fd, .events = POLLIN };
+            pfd[n] = (struct pollfd){ .fd = qp->fd, .events = POLLIN | POLLRDHUP };
             q[n++] = qp;
+            __atomic_add_fetch(&qp->app_driving, 1, __ATOMIC_SEQ_CST);
         }
         pthread_mutex_unlock(&qp->lock);
     }
@@ -485,15 +493,24 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms)
     pthread_mutex_unlock(&cq->lock);
     pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
     int r = poll(pfd, n + 1, wait_ms);
+    pthread_mutex_lock(&cq->lock);
+    cq->waiters--; /* completions this thread pushes itself need no wake-up */
+    pthread_mutex_unlock(&cq->lock);
     if (r > 0 && pfd[n].revents) {
         uint64_t v;
         if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
     }
-    for (uint32_t i = 0; r > 0 && i < n; i++)
-        if (pfd[i].revents)
-            iwk_qp_on_readable(q[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        if (r > 0 && (pfd[i].revents & (POLLERR | POLLHUP | POLLRDHUP)))
+            __atomic_store_n(&q[i]->rx_hup, 1, __ATOMIC_SEQ_CST);
+        if (r > 0 && pfd[i].revents)
+            iwk_qp_rx_drive(q[i]);
+        /* hand the socket back to the progress thread; read what it left to us meanwhile */
+        __atomic_sub_fetch(&q[i]->app_driving, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&q[i]->rx_kick, __ATOMIC_SEQ_CST))
+            iwk_qp_rx_drive(q[i]);
+    }
     pthread_mutex_lock(&cq->lock);
-    cq->waiters--;
     cq->driving--;
     pthread_cond_broadcast(&cq->cond);
     pthread_mutex_unlock(&cq->lock);

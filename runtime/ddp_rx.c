@@ -695,31 +695,7 @@ static int finish_segment(struct iwk_qp *qp)
 
 /* ---- the FPDU reader ------------------------------------------------------------------------ */
 
-static void iov_advance(struct iovec *v, int *n, size_t k)
-{
-    int i = 0;
-    while (i < *n && k >= v[i].iov_len)
-        k -= v[i++].iov_len;
-    if (i < *n && k > 0) {
-        v[i].iov_base = (uint8_t *)v[i].iov_base + k;
-        v[i].iov_len -= k;
-    }
-    memmove(v, v + i, (size_t)(*n - i) * sizeof *v);
-    *n -= i;
-}
-
 /* Reads into head[have, need): 1 complete, 0 would block / closed (handled), */
-static long rx_fill(struct iwk_qp *qp, uint8_t *buf, uint32_t *have, uint32_t need, int crc_it)
-{
-    struct iovec v = { .iov_base = buf + *have, .iov_len = need - *have };
-    long r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, need - *have, crc_it, &qp->rxrec);
-    if (r > 0) {
-        *have += (uint32_t)r;
-        qp->info.rx_bytes += (uint64_t)r;
-    }
-    return r;
-}
-
 static void on_closed(struct iwk_qp *qp, long r)
 {
     pthread_mutex_lock(&qp->lock);
@@ -743,69 +719,148 @@ static void on_closed(struct iwk_qp *qp, long r)
     pthread_mutex_unlock(&qp->lock);
 }
 
+/* The first 16 octets of an FPDU are in: frame and check the segment, choose its destination. */
+static int head_done(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    rx->ulpdu_len = ((uint32_t)rx->head[0] << 8) | rx->head[1];
+    rx->hdr_len = (rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN;
+    if (rx->ulpdu_len < rx->hdr_len)
+        return rx_fail(qp, T_DDP_CAT, "ULPDU shorter than its DDP header");
+    rx->head_have = 2u + rx->hdr_len; /* the MO of an untagged header is read with the body */
+    if (!(rx->head[2] & 0x80u)) {
+        /* placement at the MO expected in sequence (RFC 5041 §5.3), checked once the MO is in;
+         * a wrong one ends the stream, and what was placed stayed inside the posted buffer */
+        uint32_t qn = ((uint32_t)rx->head[8] << 24) | ((uint32_t)rx->head[9] << 16) |
+                      ((uint32_t)rx->head[10] << 8) | rx->head[11];
+        rx->mo_expected = qn == IWK_QN_SEND && rx->cur_recv_valid ? (uint32_t)rx->msg_len : 0u;
+        rx->head[16] = (uint8_t)(rx->mo_expected >> 24);
+        rx->head[17] = (uint8_t)(rx->mo_expected >> 16);
+        rx->head[18] = (uint8_t)(rx->mo_expected >> 8);
+        rx->head[19] = (uint8_t)rx->mo_expected;
+    }
+    rx->phase = RX_BODY;
+    rx->body_got = 0;
+    rx->pad = (4u - ((2u + rx->ulpdu_len) & 3u)) & 3u;
+    if (begin_segment(qp) != 0)
+        return 1;
+    if (rx->ndst == 0 && rx->plen > 0)
+        set_dst_one(rx, rx->discard, rx->plen); /* not reached: every kind sets one */
+    return 0;
+}
+
+/* The body's pieces from octet `from` on: [MO][payload][pad][CRC][next FPDU's first 16]. */
+static int body_iov(struct iwk_rx *rx, uint32_t from, struct iovec *v)
+{
+    int n = 0;
+    uint32_t mo_len = rx->hdr_len == IWK_DDP_UNTAGGED_HLEN ? 4u : 0u;
+    struct iovec parts[3] = {
+        { rx->trailer, rx->pad + 4u },
+        { rx->next_head, IWK_RX_HEAD_LEN },
+        { NULL, 0 },
+    };
+    uint32_t off = from;
+    if (mo_len > 0) {
+        if (off < mo_len) {
+            v[n].iov_base = rx->mo_wire + off;
+            v[n].iov_len = mo_len - off;
+            n++;
+            off = 0;
+        } else {
+            off -= mo_len;
+        }
+    }
+    for (int i = 0; i < rx->ndst; i++) {
+        if (off >= rx->dst[i].iov_len) {
+            off -= (uint32_t)rx->dst[i].iov_len;
+            continue;
+        }
+        v[n].iov_base = (uint8_t *)rx->dst[i].iov_base + off;
+        v[n].iov_len = rx->dst[i].iov_len - off;
+        n++;
+        off = 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (off >= parts[i].iov_len) {
+            off -= (uint32_t)parts[i].iov_len;
+            continue;
+        }
+        v[n].iov_base = (uint8_t *)parts[i].iov_base + off;
+        v[n].iov_len = parts[i].iov_len - off;
+        n++;
+        off = 0;
+    }
+    return n;
+}
+
+/* Pad and CRC are in (and maybe the next FPDU's first octets): check, then act. */
+static int body_done(struct iwk_qp *qp, uint32_t prefetched)
+{
+    struct iwk_rx *rx = &qp->rx;
+    qp->info.rx_fpdus++;
+    uint32_t crc = qp->mrx.crc_prev;
+    qp->mrx.switched = 0;
+    memcpy(rx->head, rx->next_head, prefetched);
+    rx->head_have = prefetched;
+    rx->phase = RX_HEAD;
+    if (qp->mrx.marker_error)
+        return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_MARKER), "Marker does not point at the FPDU start");
+    if (qp->mrx.crc && crc != iwk_crc32c_get_wire(rx->trailer + rx->pad))
+        return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_CRC), "FPDU CRC32c mismatch (RFC 5044 §4.4)");
+    if (rx->hdr_len == IWK_DDP_UNTAGGED_HLEN) {
+        uint32_t mo = ((uint32_t)rx->mo_wire[0] << 24) | ((uint32_t)rx->mo_wire[1] << 16) |
+                      ((uint32_t)rx->mo_wire[2] << 8) | rx->mo_wire[3];
+        memcpy(rx->head + 16, rx->mo_wire, 4);
+        if (mo != rx->mo_expected)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "Message Offset out of sequence");
+    }
+    finish_segment(qp);
+    return 0;
+}
+
 /* One step of the reader: 1 progress, 0 would block, -1 stream ended. */
 static int rx_step(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
     long r = 1;
+    rx->short_read = 0;
     switch (rx->phase) {
-    case RX_HEAD:
+    case RX_HEAD: {
         if (!rx->fpdu_open) {
             iwk_mpa_rx_fpdu_begin(&qp->mrx);
             rx->fpdu_open = 1;
         }
-        r = rx_fill(qp, rx->head, &rx->head_have, 4u, 1);
-        if (r > 0 && rx->head_have == 4u) {
-            rx->ulpdu_len = ((uint32_t)rx->head[0] << 8) | rx->head[1];
-            rx->hdr_len = (rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN;
-            rx->phase = RX_HEAD2;
-            if (rx->ulpdu_len < rx->hdr_len)
-                return rx_fail(qp, T_DDP_CAT, "ULPDU shorter than its DDP header");
-        }
-        break;
-    case RX_HEAD2:
-        r = rx_fill(qp, rx->head, &rx->head_have, 2u + rx->hdr_len, 1);
-        if (r > 0 && rx->head_have == 2u + rx->hdr_len) {
-            rx->phase = RX_PAYLOAD;
-            if (begin_segment(qp) != 0)
-                return 1;
-            if (rx->ndst == 0 && rx->plen > 0)
-                set_dst_one(rx, rx->discard, rx->plen); /* never reached: every kind sets one */
-        }
-        break;
-    case RX_PAYLOAD:
-        if (rx->got < rx->plen) {
-            r = iwk_mpa_rx_read(&qp->mrx, qp->fd, rx->dst, rx->ndst, rx->plen - rx->got, 1, &qp->rxrec);
+        if (rx->head_have < IWK_RX_HEAD_LEN) {
+            struct iovec v = { rx->head + rx->head_have, IWK_RX_HEAD_LEN - rx->head_have };
+            r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, v.iov_len, SIZE_MAX, SIZE_MAX, &qp->rxrec);
             if (r > 0) {
-                rx->got += (uint32_t)r;
+                rx->short_read = (size_t)r < v.iov_len;
+                rx->head_have += (uint32_t)r;
                 qp->info.rx_bytes += (uint64_t)r;
-                iov_advance(rx->dst, &rx->ndst, (size_t)r);
             }
         }
-        if (r > 0 && rx->got == rx->plen) {
-            rx->phase = RX_TRAILER;
-            rx->trailer_have = 0;
-            rx->trailer_need = (4u - ((2u + rx->ulpdu_len) & 3u)) & 3u;
-        }
+        if (r > 0 && rx->head_have == IWK_RX_HEAD_LEN)
+            (void)head_done(qp);
         break;
-    case RX_TRAILER: {
-        uint32_t pad = rx->trailer_need;
-        if (rx->trailer_have < pad)
-            r = rx_fill(qp, rx->trailer, &rx->trailer_have, pad, 1);
-        else
-            r = rx_fill(qp, rx->trailer, &rx->trailer_have, pad + 4u, 0);
-        if (r > 0 && rx->trailer_have == pad + 4u) {
-            qp->info.rx_fpdus++;
-            iwk_pcap_rx_flush(&qp->rxrec);
-            rx->fpdu_open = 0;
-            rx->phase = RX_HEAD;
-            rx->head_have = 0;
-            if (qp->mrx.marker_error)
-                return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_MARKER), "Marker does not point at the FPDU start");
-            if (qp->mrx.crc &&
-                iwk_crc32c_final(qp->mrx.crc_state) != iwk_crc32c_get_wire(rx->trailer + pad))
-                return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_CRC), "FPDU CRC32c mismatch (RFC 5044 §4.4)");
-            finish_segment(qp);
+    }
+    case RX_BODY: {
+        struct iovec v[IWK_MAX_SGE + 4];
+        uint32_t mo_len = rx->hdr_len == IWK_DDP_UNTAGGED_HLEN ? 4u : 0u;
+        uint32_t crc_end = mo_len + rx->plen + rx->pad;
+        uint32_t total = crc_end + 4u + IWK_RX_HEAD_LEN;
+        int n = body_iov(rx, rx->body_got, v);
+        size_t ce = rx->body_got < crc_end ? crc_end - rx->body_got : 0;
+        size_t ns = crc_end + 4u - rx->body_got;
+        r = iwk_mpa_rx_read(&qp->mrx, qp->fd, v, n, total - rx->body_got, rx->body_got < crc_end ? ce : 0, ns,
+                            &qp->rxrec);
+        if (r > 0) {
+            rx->short_read = (size_t)r < total - rx->body_got;
+            rx->body_got += (uint32_t)r;
+            qp->info.rx_bytes += (uint64_t)r;
+            uint32_t pay = rx->body_got > mo_len ? rx->body_got - mo_len : 0u;
+            rx->got = pay < rx->plen ? pay : rx->plen;
+            if (rx->body_got >= crc_end + 4u)
+                (void)body_done(qp, rx->body_got - (crc_end + 4u));
         }
         break;
     }
@@ -826,16 +881,54 @@ static int rx_step(struct iwk_qp *qp)
     return 1;
 }
 
-void iwk_qp_on_readable(struct iwk_qp *qp)
+/* Receives until the socket is empty (a short read or EAGAIN). Two threads may be woken for the
+ * same data (the progress thread by epoll, edge-triggered, and a thread in iwk_cq_wait by poll):
+ * one receives, the other leaves a kick that makes the receiver read once more, so nothing
+ * that arrives while the lock is held is left behind. */
+void iwk_qp_rx_drive(struct iwk_qp *qp)
 {
-    pthread_mutex_lock(&qp->rx_lock);
-    for (int budget = 256; budget > 0 && !qp->rx_closed; budget--)
-        if (rx_step(qp) <= 0)
-            break;
-    pthread_mutex_unlock(&qp->rx_lock);
+    for (;;) {
+        __atomic_store_n(&qp->rx_kick, 1, __ATOMIC_SEQ_CST);
+        if (pthread_mutex_trylock(&qp->rx_lock) != 0)
+            return;
+        int budget = 256;
+        while (__atomic_exchange_n(&qp->rx_kick, 0, __ATOMIC_SEQ_CST)) {
+            for (; budget > 0 && !qp->rx_closed; budget--)
+                if (rx_step(qp) <= 0 || (qp->rx.short_read && !__atomic_load_n(&qp->rx_hup, __ATOMIC_SEQ_CST)))
+                    break;
+            if (budget == 0)
+                break;
+        }
+        int closed = qp->rx_closed;
+        pthread_mutex_unlock(&qp->rx_lock);
+        if (budget == 0 && !closed) {
+            /* fairness: let other connections run; re-arming reports the rest again */
+            pthread_mutex_lock(&qp->lock);
+            if (qp->watched)
+                (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, EPOLLIN | EPOLLRDHUP | EPOLLET |
+                                    (qp->want_out ? EPOLLOUT : 0u), 0);
+            pthread_mutex_unlock(&qp->lock);
+            return;
+        }
+        if (closed || !__atomic_load_n(&qp->rx_kick, __ATOMIC_SEQ_CST))
+            return;
+    }
 }
 
+/* The progress thread (edge-triggered epoll). While a thread in iwk_cq_wait polls this socket,
+ * that thread receives; the kick, set before looking, makes sure one of the two reads. */
+void iwk_qp_on_readable(struct iwk_qp *qp)
+{
+    __atomic_store_n(&qp->rx_kick, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&qp->app_driving, __ATOMIC_SEQ_CST) > 0)
+        return;
+    iwk_qp_rx_drive(qp);
+}
+
+/* FIN, reset or error came with this wake-up (edge-triggered: it is reported once): the end
+ * of the stream is read even after a short read. */
 void iwk_qp_on_hangup(struct iwk_qp *qp)
 {
+    __atomic_store_n(&qp->rx_hup, 1, __ATOMIC_SEQ_CST);
     iwk_qp_on_readable(qp);
 }

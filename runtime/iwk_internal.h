@@ -154,12 +154,16 @@ struct iwk_mpa_rx {
     uint8_t mk[4];              /* a Marker being read */
     uint32_t mk_have;
     uint8_t marker_error;       /* a Marker's FPDUPTR did not point at the FPDU start */
+    uint8_t switched;           /* a read crossed into the next FPDU: crc_prev is the last one's */
+    uint32_t crc_prev;
 };
-/* Reads up to `want` payload octets into dst (ndst pieces, at least `want` octets in all);
- * `crc_it`: feed them to the CRC (0 for the CRC field itself). Returns octets stored (> 0),
- * 0 at end of stream, -EAGAIN, or -errno. */
+/* Reads up to `want` octets into dst (ndst pieces, at least `want` octets in all) with one
+ * readv, Markers stepped over. Data octets [0, crc_end) of this call are covered by the current
+ * FPDU's CRC, [crc_end, next_start) are its CRC field, and at next_start the next FPDU begins:
+ * crc_prev gets the finished CRC, `switched` is set and the CRC starts again (SIZE_MAX: no such
+ * boundary). Returns octets stored (> 0), 0 at end of stream, -EAGAIN, or -errno. */
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
-                     int crc_it, struct iwk_pcap_rxrec *rec);
+                     size_t crc_end, size_t next_start, struct iwk_pcap_rxrec *rec);
 void iwk_mpa_rx_fpdu_begin(struct iwk_mpa_rx *rx);
 
 /* ---- queue pairs (rdmap_qp.c) --------------------------------------------------------------- */
@@ -211,7 +215,11 @@ struct iwk_recv_entry {
     uint64_t len;
 };
 
-enum iwk_rx_phase { RX_HEAD, RX_HEAD2, RX_PAYLOAD, RX_TRAILER, RX_DEAD };
+/* RX_HEAD: the first 16 octets of an FPDU (ULPDU_Length, and the DDP header but an untagged
+ * segment's MO); RX_BODY: with one readv when it is all there, the MO, the payload straight into
+ * its destination, pad, CRC, and the first 16 octets of the next FPDU. */
+#define IWK_RX_HEAD_LEN 16u
+enum iwk_rx_phase { RX_HEAD, RX_BODY, RX_DEAD };
 
 struct iwk_rx {
     enum iwk_rx_phase phase;
@@ -233,8 +241,12 @@ struct iwk_rx {
     uint8_t ctrl[IWK_CTRL_MAX];
     uint8_t discard[256];
     uint8_t trailer[8];
-    uint32_t trailer_need, trailer_have;
-    uint32_t crc_calc;
+    uint32_t pad;
+    uint32_t body_got, body_len;   /* RX_BODY progress */
+    uint8_t next_head[IWK_RX_HEAD_LEN];
+    uint32_t mo_expected;          /* untagged: MO assumed for placement, checked when read */
+    uint8_t mo_wire[4];            /* untagged: the MO as received */
+    uint8_t short_read;            /* the last read returned less than asked: the socket is empty */
     /* untagged reassembly state per queue (RFC 5041 §5.3) */
     uint32_t expect_msn[IWK_NQN];
     uint64_t msg_len;              /* current Send: octets placed so far */
@@ -274,7 +286,10 @@ struct iwk_qp {
     /* receive side */
     struct iwk_recv_entry *rq;     /* ring */
     uint32_t rq_head, rq_count;
-    pthread_mutex_t rx_lock;       /* held by the progress thread while it receives */
+    pthread_mutex_t rx_lock;       /* held by the thread that receives (progress or iwk_cq_wait) */
+    int rx_kick;                   /* atomic: data may be waiting; the rx_lock holder reads again */
+    int app_driving;               /* atomic: threads in iwk_cq_wait polling this socket */
+    int rx_hup;                    /* atomic: the peer closed: read to the end, not to a short read */
     struct iwk_rx rx;
     struct iwk_mpa_rx mrx;
     struct iwk_mpa_responder mresp; /* responder: the MPA machine until the first FPDU (RFC 5044 §7.1.2 rule 4) */
@@ -302,6 +317,8 @@ void iwk_qp_reap(struct iwk_qp *qp);   /* qp->lock held */
 void iwk_qp_on_readable(struct iwk_qp *qp);
 void iwk_qp_on_writable(struct iwk_qp *qp);
 void iwk_qp_on_hangup(struct iwk_qp *qp);
+/* iwk_cq_wait's thread: receive now (the progress thread leaves this QP to it meanwhile). */
+void iwk_qp_rx_drive(struct iwk_qp *qp);
 void iwk_qp_on_timer(struct iwk_qp *qp);
 /* Responder: arms the MPA machine's RTR timer (peer-to-peer only). */
 int iwk_qp_arm_rtr_timer(struct iwk_qp *qp, int timeout_ms);

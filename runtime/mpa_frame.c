@@ -170,12 +170,60 @@ static void rx_marker_done(struct iwk_mpa_rx *rx, uint64_t marker_pos)
         rx->marker_error = 1;
 }
 
+/* Where a data run of one read goes: the CRC of the current FPDU up to crc_end, then the CRC
+ * field (not covered), then from next_start a new FPDU begins (its CRC starts again; a Marker
+ * right there is its first octets, RFC 5044 §4.3). Offsets count data octets of this read. */
+struct rx_bounds {
+    size_t d;           /* data octets consumed so far in this call */
+    size_t crc_end;
+    size_t next_start;
+};
+
+static void rx_switch_fpdu(struct iwk_mpa_rx *rx, struct iwk_pcap_rxrec *rec)
+{
+    rx->crc_prev = iwk_crc32c_final(rx->crc_state);
+    rx->switched = 1;
+    if (rec != NULL)
+        iwk_pcap_rx_flush(rec); /* recordings are cut at FPDU boundaries */
+    iwk_mpa_rx_fpdu_begin(rx);
+}
+
+static void rx_data(struct iwk_mpa_rx *rx, struct rx_bounds *b, const uint8_t *p, size_t k,
+                    struct iwk_pcap_rxrec *rec)
+{
+    while (k > 0) {
+        size_t run = k;
+        int covered = b->d < b->crc_end;
+        if (covered && run > b->crc_end - b->d)
+            run = b->crc_end - b->d;
+        if (!covered && b->d < b->next_start && run > b->next_start - b->d)
+            run = b->next_start - b->d;
+        if (covered && rx->crc)
+            rx->crc_state = iwk_crc32c_update(rx->crc_state, p, run);
+        if (!covered)
+            rx->mk_have = 1; /* inside the CRC field: a Marker here is not covered (§4.4) */
+        if (rec != NULL) {
+            struct iovec v = { .iov_base = (void *)(uintptr_t)p, .iov_len = run };
+            iwk_pcap_rx_append(rec, &v, 1, run);
+        }
+        rx->pos += run;
+        b->d += run;
+        p += run;
+        k -= run;
+        if (b->d == b->next_start) {
+            rx_switch_fpdu(rx, rec);
+            b->crc_end = b->next_start = SIZE_MAX; /* the rest belongs to the new FPDU */
+        }
+    }
+}
+
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
-                     int crc_it, struct iwk_pcap_rxrec *rec)
+                     size_t crc_end, size_t next_start, struct iwk_pcap_rxrec *rec)
 {
     struct rx_piece pc[RX_MAX_IOV];
     struct iovec iov[RX_MAX_IOV];
     uint8_t mkbuf[RX_MAX_IOV][4];
+    struct rx_bounds b = { .d = 0, .crc_end = crc_end, .next_start = next_start };
     long stored = 0;
     while (stored == 0) {
         int n = rx_plan(rx, dst, ndst, want, pc, mkbuf);
@@ -188,8 +236,6 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
             return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
         if (r == 0)
             return 0;
-        if (rec != NULL)
-            iwk_pcap_rx_append(rec, iov, n, (size_t)r);
         size_t left = (size_t)r;
         for (int i = 0; i < n && left > 0; i++) {
             size_t k = pc[i].len < left ? pc[i].len : left;
@@ -198,15 +244,15 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
                 if (rx->crc && rx->mk_have == 0)
                     rx->crc_state = iwk_crc32c_update(rx->crc_state, pc[i].ptr, k);
                 memcpy(rx->mk + pc[i].mk_off, pc[i].ptr, k); /* a Marker may span two reads */
+                if (rec != NULL) {
+                    struct iovec v = { .iov_base = pc[i].ptr, .iov_len = k };
+                    iwk_pcap_rx_append(rec, &v, 1, k);
+                }
                 rx->pos += k;
                 if (rx->pos % IWK_MARKER_INTERVAL == 4u)
                     rx_marker_done(rx, mpos);
             } else {
-                if (rx->crc && crc_it)
-                    rx->crc_state = iwk_crc32c_update(rx->crc_state, pc[i].ptr, k);
-                if (!crc_it)
-                    rx->mk_have = 1;
-                rx->pos += k;
+                rx_data(rx, &b, pc[i].ptr, k, rec);
                 stored += (long)k;
             }
             left -= k;
