@@ -193,7 +193,7 @@ static int begin_send(struct iwk_qp *qp)
             return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "first segment of a message with MO != 0");
         pthread_mutex_lock(&qp->lock);
         if (qp->rq_count > 0) {
-            rx->cur_recv = qp->rq[qp->rq_head];
+            iwk_rq_get(qp, qp->rq_head, &rx->cur_recv);
             qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
             qp->rq_count--;
             rx->cur_recv_valid = 1;

@@ -210,9 +210,9 @@ uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const u
 
 struct iwk_recv_entry {
     uint64_t wr_id;
-    struct iovec dst[IWK_MAX_SGE];
-    int ndst;
     uint64_t len;
+    int ndst;
+    struct iovec dst[IWK_MAX_SGE]; /* last: receive-queue slots store only ndst of them */
 };
 
 /* RX_HEAD: the first 16 octets of an FPDU (ULPDU_Length, and the DDP header but an untagged
@@ -284,7 +284,8 @@ struct iwk_qp {
     uint32_t atomic_req_id;
     uint8_t fin_pending;           /* graceful close asked: FIN once the send side is drained */
     /* receive side */
-    struct iwk_recv_entry *rq;     /* ring */
+    uint8_t *rq;                   /* ring of max_recv_wr slots of rq_stride octets (iwk_rq_slot) */
+    size_t rq_stride;
     uint32_t rq_head, rq_count;
     pthread_mutex_t rx_lock;       /* held by the thread that receives (progress or iwk_cq_wait) */
     int rx_kick;                   /* atomic: data may be waiting; the rx_lock holder reads again */
@@ -319,6 +320,9 @@ void iwk_qp_on_writable(struct iwk_qp *qp);
 void iwk_qp_on_hangup(struct iwk_qp *qp);
 /* iwk_cq_wait's thread: receive now (the progress thread leaves this QP to it meanwhile). */
 void iwk_qp_rx_drive(struct iwk_qp *qp);
+/* Receive-queue slots hold only max_sge pieces (idle QPs stay small). */
+void iwk_rq_put(struct iwk_qp *qp, uint32_t i, const struct iwk_recv_entry *e);
+void iwk_rq_get(const struct iwk_qp *qp, uint32_t i, struct iwk_recv_entry *e);
 void iwk_qp_on_timer(struct iwk_qp *qp);
 /* Responder: arms the MPA machine's RTR timer (peer-to-peer only). */
 int iwk_qp_arm_rtr_timer(struct iwk_qp *qp, int timeout_ms);

@@ -2,6 +2,7 @@
  * in posting order, the RDMAP Stream state (the generated rdmap_qp machine, spec/rdmap_stream.iws,
  * RFC 5040 §6), Terminate and flush, graceful and abortive close. */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,7 +30,8 @@ int iwk_qp_create(struct iwk_pd *pd, const struct iwk_qp_attr *attr, struct iwk_
     struct iwk_qp *qp = calloc(1, sizeof *qp);
     if (qp == NULL)
         return -ENOMEM;
-    qp->rq = calloc(rw, sizeof *qp->rq);
+    qp->rq_stride = offsetof(struct iwk_recv_entry, dst) + (size_t)sg * sizeof(struct iovec);
+    qp->rq = calloc(rw, qp->rq_stride);
     if (qp->rq == NULL) {
         free(qp);
         return -ENOMEM;
@@ -184,7 +186,9 @@ static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
         qp->rx.cur_recv_valid = 0;
     }
     while (qp->rq_count > 0) {
-        struct iwk_recv_entry *e = &qp->rq[qp->rq_head];
+        struct iwk_recv_entry e0;
+        iwk_rq_get(qp, qp->rq_head, &e0);
+        const struct iwk_recv_entry *e = &e0;
         struct iwk_wc wc = { .wr_id = e->wr_id, .status = IWK_WC_WR_FLUSH_ERR, .opcode = IWK_WC_RECV, .qp = qp };
         iwk_cq_push(qp->recv_cq, &wc, 0);
         qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
@@ -492,11 +496,24 @@ int iwk_post_recv(struct iwk_qp *qp, const struct iwk_recv_wr *wr)
     else if (qp->rq_count >= qp->max_recv_wr)
         rc = -ENOMEM;
     else {
-        qp->rq[(qp->rq_head + qp->rq_count) % qp->max_recv_wr] = e;
+        iwk_rq_put(qp, (qp->rq_head + qp->rq_count) % qp->max_recv_wr, &e);
         qp->rq_count++;
     }
     pthread_mutex_unlock(&qp->lock);
     return rc;
+}
+
+void iwk_rq_put(struct iwk_qp *qp, uint32_t i, const struct iwk_recv_entry *e)
+{
+    memcpy(qp->rq + (size_t)i * qp->rq_stride, e, offsetof(struct iwk_recv_entry, dst) +
+           (size_t)e->ndst * sizeof(struct iovec));
+}
+
+void iwk_rq_get(const struct iwk_qp *qp, uint32_t i, struct iwk_recv_entry *e)
+{
+    const uint8_t *slot = qp->rq + (size_t)i * qp->rq_stride;
+    memcpy(e, slot, offsetof(struct iwk_recv_entry, dst));
+    memcpy(e->dst, slot + offsetof(struct iwk_recv_entry, dst), (size_t)e->ndst * sizeof(struct iovec));
 }
 
 /* ---- close and information ------------------------------------------------------------------- */
