@@ -471,15 +471,22 @@ static int64_t mono_ms(void)
 static int cq_drive(struct iwk_cq *cq, int wait_ms)
 {
     struct pollfd pfd[IWK_CQ_MAX_DRIVE + 1];
-    struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
+    struct iwk_qp *q[IWK_CQ_MAX_DRIVE], *all[IWK_CQ_MAX_DRIVE];
     uint32_t n = 0;
     pthread_mutex_lock(&cq->lock);
     if (cq->count > 0 || cq->overflow > 0) { /* checked with waiters++ under one lock: no lost wake-up */
         pthread_mutex_unlock(&cq->lock);
         return 1;
     }
-    for (uint32_t i = 0; i < cq->nqps; i++) {
-        struct iwk_qp *qp = cq->qps[i];
+    uint32_t nall = cq->nqps;
+    memcpy(all, cq->qps, nall * sizeof *all);
+    cq->waiters++;
+    cq->driving++; /* iwk_cq_detach waits for it: the QPs in all[] stay alive */
+    pthread_mutex_unlock(&cq->lock);
+    /* qp->lock only without cq->lock: completions are pushed with qp->lock held (iwk_qp_reap ->
+     * iwk_cq_push takes cq->lock), so cq->lock then qp->lock would deadlock against that */
+    for (uint32_t i = 0; i < nall; i++) {
+        struct iwk_qp *qp = all[i];
         pthread_mutex_lock(&qp->lock);
         if (qp->fd >= 0 && qp->watched && !qp->rx_closed) {
             pfd[n] = (struct pollfd){ .fd = qp->fd, .events = POLLIN | POLLRDHUP };
@@ -488,9 +495,6 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms)
         }
         pthread_mutex_unlock(&qp->lock);
     }
-    cq->waiters++;
-    cq->driving++;
-    pthread_mutex_unlock(&cq->lock);
     pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
     int r = poll(pfd, n + 1, wait_ms);
     pthread_mutex_lock(&cq->lock);

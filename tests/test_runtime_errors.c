@@ -1568,5 +1568,8 @@ int main(void)
         cmocka_unit_test(t_flush_peer_process_exits),
         cmocka_unit_test(t_disconnect_both_sides),
     };
+    const char *filter = getenv("IWK_TEST_FILTER"); /* e.g. IWK_TEST_FILTER='t_inject_*' */
+    if (filter != NULL && filter[0] != '\0')
+        cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
