@@ -18,10 +18,15 @@
  * races with the Terminate. Malformed frames go the other way: a injects them with iwk_qp_inject_raw.
  *
  * Frames are built here by hand (RFC 5044 §4: ULPDU_Length, ULPDU, pad, CRC32c over all of it, least
- * significant octet first; Markers off), checked once against the generated serializers.
+ * significant octet first; Markers off), checked against the generated serializers and RFC 5044 Figure 5.
+ *
+ * Completions: an RDMA Write or Send completes once handed to TCP (RFC 5040 §5.5 rule 14), so only a Write
+ * still being sent (BIG_WRITE) can take the remote error; a small Send refused by the peer has completed
+ * successfully and the work requests after it are flushed. Reads and atomics wait for their response and
+ * always take the error the Terminate names.
  *
  * No sleeps: every wait is on a completion, iwk_qp_wait_closed, iwk_get_request, a socket or waitpid, each
- * with a timeout.
+ * with a timeout. One case: IWK_TEST_FILTER=t_inject_bad_crc build/tests/test_runtime_errors
  */
 #include <setjmp.h>
 #include <stdarg.h>
