@@ -36,6 +36,20 @@ static uint16_t stag_term(enum iwk_stag_check c)
     }
 }
 
+/* A tagged segment (RDMA Write, Read Response) that cannot be placed: RFC 5040 §4.8 Figure 10 gives
+ * RDMAP Remote Protection Errors to Read Requests and Sends with Invalidate only; placement checks
+ * are DDP Tagged Buffer Errors (RFC 5041 §7.2). DDP has no access-rights code: a region that does
+ * not allow the access is an invalid STag for it (as siw reports it). */
+static uint16_t tagged_term(enum iwk_stag_check c)
+{
+    switch (c) {
+    case IWK_STAG_OTHER_PD: return T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_STAG_NOT_ASSOC);
+    case IWK_STAG_BOUNDS: return T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
+    case IWK_STAG_WRAP: return T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_TO_WRAP);
+    default: return T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
+    }
+}
+
 static const char *stag_text(enum iwk_stag_check c)
 {
     switch (c) {
@@ -143,7 +157,7 @@ static int begin_tagged(struct iwk_qp *qp)
         enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, rx->stag, rx->to, rx->plen,
                                                  IWK_ACCESS_REMOTE_WRITE, &p);
         if (c != IWK_STAG_OK)
-            return rx_fail(qp, stag_term(c), stag_text(c));
+            return rx_fail(qp, tagged_term(c), stag_text(c));
         set_dst_one(rx, p, rx->plen);
         return 0;
     }
@@ -157,16 +171,16 @@ static int begin_tagged(struct iwk_qp *qp)
         code = T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNEXPECTED_OPCODE);
         why = "RDMA Read Response without an outstanding Read";
     } else if (j->wr.num_sge == 0 || rx->stag != j->wr.sg_list[0].lkey) {
-        code = T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_INVALID_STAG);
+        code = T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
         why = "Read Response to another Data Sink STag";
     } else if (rx->to != j->wr.sg_list[0].addr + j->got || j->got + rx->plen > j->len) {
-        code = T_RDMAP_PROT(IWK_RDMAP_TERM_PROT_BASE_BOUNDS);
+        code = T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
         why = "Read Response outside the Data Sink buffer";
     } else {
         enum iwk_stag_check c = iwk_stag_resolve(qp->ctx, qp->pd, rx->stag, rx->to, rx->plen,
                                                  IWK_ACCESS_LOCAL_WRITE, &p);
         if (c != IWK_STAG_OK) {
-            code = stag_term(c);
+            code = tagged_term(c);
             why = stag_text(c);
         }
     }

@@ -262,7 +262,7 @@ int iwk_qp_event(struct iwk_qp *qp, enum iwk_rdmap_qp_event ev, uint16_t term_co
         qp->fsm.state == IWK_RDMAP_QP_TERMINATE || qp->fsm.state == IWK_RDMAP_QP_IDLE) {
         enum iwk_wc_status first = IWK_WC_WR_FLUSH_ERR;
         if (qp->info.term_received)
-            first = qp->info.term_etype == 1 && qp->info.term_layer == 0 ? IWK_WC_REM_ACCESS_ERR : IWK_WC_REM_OP_ERR;
+            first = qp->info.term_etype == 1 && qp->info.term_layer <= 1 ? IWK_WC_REM_ACCESS_ERR : IWK_WC_REM_OP_ERR;
         else if (act.send_term)
             first = IWK_WC_FATAL_ERR;
         struct iwk_job *keep = qp->resp_head;

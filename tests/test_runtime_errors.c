@@ -399,11 +399,11 @@ static void run_offence(struct pair *p, const struct offence *o)
     region_check(p->a_rr, 1, "a's follower source");
 }
 
-/* The codes follow docs/runtime.md: every check of a tagged RDMA Write segment is reported as an RDMAP
- * Remote Protection Error (0/1/x). Note that RFC 5040 §4.8 Figure 10 lists Remote Protection Errors for
- * Read Requests and Sends with Invalidate only, and RFC 5041 §7.1, §7.2 give DDP Tagged Buffer Error
- * codes (1/1/0x00 invalid STag, 0x01 bounds, 0x02 not associated, 0x03 TO wrap) for the same checks on a
- * tagged segment (siw sends those for Writes; DDP has no access-rights code). */
+/* RFC 5040 §4.8 Figure 10: RDMAP Remote Protection Errors (0/1/x) belong to Read Requests and Sends
+ * with Invalidate; a tagged RDMA Write segment that cannot be placed is a DDP Tagged Buffer Error
+ * (RFC 5041 §7.2: 1/1/0x00 invalid STag, 0x01 base or bounds, 0x02 not associated, 0x03 TO wrap), as
+ * siw reports it. DDP has no access-rights code: a region without REMOTE_WRITE is an invalid STag for
+ * a Write. */
 
 /* An RDMA Write of BIG_WRITE octets from b to a's (raddr, rkey): a refuses its first segment. The Write is
  * still being sent when the Terminate arrives, so it is the work request that completes in error. */
@@ -411,20 +411,20 @@ static void write_case(struct pair *p, uint64_t raddr, uint32_t rkey, unsigned e
 {
     uint64_t src = ep_big(&p->b);
     struct offence o = { .op = IWK_WR_RDMA_WRITE, .addr = src, .len = BIG_WRITE, .lkey = p->b.big_mr->lkey,
-                         .raddr = raddr, .rkey = rkey, .layer = 0, .etype = 1, .ecode = ecode,
+                         .raddr = raddr, .rkey = rkey, .layer = 1, .etype = 1, .ecode = ecode,
                          .status = IWK_WC_REM_ACCESS_ERR };
     run_offence(p, &o);
     expect_cq(p->a.rcq, NULL, 0, "a receive CQ");
 }
 
-/* RFC 5040 §4.8 / RFC 5042 §5: an STag that a never registered: 0/1/0x00 Invalid STag. */
+/* RFC 5040 §4.8 / RFC 5042 §5: an STag that a never registered: 1/1/0x00 Invalid STag. */
 static void t_write_unknown_stag(void **state)
 {
     (void)state;
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, (uintptr_t)t->buf, (0x00ABCDu << 8) | 0x42u, IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    write_case(&p, (uintptr_t)t->buf, (0x00ABCDu << 8) | 0x42u, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
@@ -436,19 +436,19 @@ static void t_write_stale_key(void **state)
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, (uintptr_t)t->buf, t->mr->rkey ^ 0x5Au, IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    write_case(&p, (uintptr_t)t->buf, t->mr->rkey ^ 0x5Au, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
 
-/* A Write that starts inside the region and runs past its end: 0/1/0x01 Base or bounds violation. */
+/* A Write that starts inside the region and runs past its end: 1/1/0x01 Base or bounds violation. */
 static void t_write_out_of_bounds(void **state)
 {
     (void)state;
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, (uintptr_t)t->buf + t->len - 8u, t->mr->rkey, IWK_RDMAP_TERM_PROT_BASE_BOUNDS);
+    write_case(&p, (uintptr_t)t->buf + t->len - 8u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
@@ -460,49 +460,49 @@ static void t_write_below_base(void **state)
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, (uintptr_t)t->buf - 16u, t->mr->rkey, IWK_RDMAP_TERM_PROT_BASE_BOUNDS);
+    write_case(&p, (uintptr_t)t->buf - 16u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
 
-/* A region registered without REMOTE_WRITE: 0/1/0x02 Access rights violation. */
+/* A region registered without REMOTE_WRITE: 1/1/0x00 (DDP has no access-rights code). */
 static void t_write_no_remote_write(void **state)
 {
     (void)state;
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_READ);
-    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_PROT_ACCESS_RIGHTS);
+    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
 
-/* A region of another protection domain than the queue pair's (RFC 5042 §5.1.1): 0/1/0x03. */
+/* A region of another protection domain than the queue pair's (RFC 5042 §5.1.1): 1/1/0x02 STag not associated. */
 static void t_write_other_pd(void **state)
 {
     (void)state;
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, p.a.pd2, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_PROT_STAG_NOT_ASSOC);
+    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_STAG_NOT_ASSOC);
     region_check(t, 1, "a's region (other PD)");
     pair_close(&p);
 }
 
-/* Tagged Offset + length wraps 2^64: 0/1/0x04. */
+/* Tagged Offset + length wraps 2^64: 1/1/0x03. */
 static void t_write_to_wraps(void **state)
 {
     (void)state;
     struct pair p;
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
-    write_case(&p, UINT64_MAX - 15u, t->mr->rkey, IWK_RDMAP_TERM_PROT_TO_WRAP);
+    write_case(&p, UINT64_MAX - 15u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_TO_WRAP);
     region_check(t, 1, "a's region");
     pair_close(&p);
 }
 
 /* b's Send with Invalidate invalidates a's STag (RFC 5040 §5.3, §6.6); b's Write to it afterwards is
- * refused as an invalid STag: 0/1/0x00. */
+ * refused as an invalid STag: 1/1/0x00. */
 static void t_write_after_send_inv(void **state)
 {
     (void)state;
@@ -527,7 +527,7 @@ static void t_write_after_send_inv(void **state)
     assert_int_equal(wc.byte_len, 8);
     assert_true(wc.flags & IWK_WC_WITH_INV);
     assert_int_equal(wc.invalidated_rkey, t->mr->rkey);
-    expect_terminate(&p.a, &p.b, 0, 1, IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    expect_terminate(&p.a, &p.b, 1, 1, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     const struct expect bsx[] = { { ID_PRE, IWK_WC_SUCCESS }, { ID_OFFENDER, IWK_WC_REM_ACCESS_ERR },
                                   { ID_FOLLOWER, IWK_WC_WR_FLUSH_ERR } };
     expect_cq(p.b.scq, bsx, 3, "b send CQ");
@@ -541,7 +541,7 @@ static void t_write_after_send_inv(void **state)
 }
 
 /* An STag that a invalidated locally (iwk_mr_invalidate, RFC 5040 §5.3 semantics) no longer works for
- * b's Write: 0/1/0x00. */
+ * b's Write: 1/1/0x00. */
 static void t_write_locally_invalidated(void **state)
 {
     (void)state;
@@ -549,7 +549,7 @@ static void t_write_locally_invalidated(void **state)
     pair_up(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     assert_int_equal(iwk_mr_invalidate(t->mr), 0);
-    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_PROT_INVALID_STAG);
+    write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's invalidated region");
     pair_close(&p);
 }
