@@ -289,6 +289,8 @@ static struct iwk_job *next_job(struct iwk_qp *qp)
     struct iwk_job *j = qp->sq_tx;
     if (j == NULL || !qp->tx_allowed || qp->info.term_sent || qp->info.term_received)
         return NULL;
+    if (!j->issued && (j->wr.flags & IWK_SEND_FENCE) && qp->fsm.rd_out > 0)
+        return NULL; /* fenced: waits until every earlier Read and atomic has completed */
     if (!j->issued) {
         int rd = j->wr.opcode == IWK_WR_RDMA_READ || j->wr.opcode == IWK_WR_FETCH_ADD ||
                  j->wr.opcode == IWK_WR_CMP_SWAP;

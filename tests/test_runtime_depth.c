@@ -194,8 +194,90 @@ static void test_many_outstanding(void **state)
     end_close(&s.e);
 }
 
+/* IWK_SEND_FENCE: a fenced Send posted right after a 4 MiB RDMA Read goes out only when the Read
+ * has completed, so when it arrives the responder has already handed the whole Read Response to
+ * TCP (its tx_bytes counter says so). Without the fence the Send would arrive while the response
+ * is still being written. */
+struct fence_srv {
+    struct end e;
+    struct iwk_listener *l;
+    int rc;
+    uint64_t tx_at_send;
+};
+
+static void *fence_server(void *p)
+{
+    struct fence_srv *s = p;
+    struct iwk_conn_request *r = NULL;
+    s->rc = iwk_get_request(s->l, 10000, &r);
+    if (s->rc != 0)
+        return NULL;
+    struct iwk_sge sg = { (uintptr_t)s->e.mem, 64, s->e.mr->lkey };
+    struct iwk_recv_wr rw = { .wr_id = 1, .sg_list = &sg, .num_sge = 1 };
+    s->rc = iwk_post_recv(s->e.qp, &rw);
+    uint64_t adv[2] = { (uintptr_t)s->e.mem, s->e.mr->rkey };
+    struct iwk_conn_param cp;
+    iwk_conn_param_profile(&cp, "rfc");
+    cp.private_data = adv;
+    cp.private_data_len = sizeof adv;
+    if (s->rc == 0)
+        s->rc = iwk_accept(r, s->e.qp, &cp);
+    struct iwk_wc wc;
+    while (s->rc == 0 && iwk_cq_poll(s->e.cq, 1, &wc) == 0)
+        s->rc = iwk_cq_wait(s->e.cq, 10000);
+    if (s->rc == 0 && (wc.status != IWK_WC_SUCCESS || wc.opcode != IWK_WC_RECV))
+        s->rc = -1;
+    struct iwk_qp_info qi;
+    iwk_qp_info(s->e.qp, &qi);
+    s->tx_at_send = qi.tx_bytes;
+    if (s->rc == 0)
+        s->rc = iwk_qp_wait_closed(s->e.qp, 30000);
+    return NULL;
+}
+
+static void test_fence(void **state)
+{
+    (void)state;
+    const size_t len = 8u << 20;
+    struct fence_srv s = { 0 };
+    end_open(&s.e, len);
+    assert_int_equal(iwk_listen(s.e.ctx, "127.0.0.1", 0, 4, &s.l), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, fence_server, &s);
+    struct end c;
+    end_open(&c, len);
+    assert_int_equal(iwk_connect(c.qp, "127.0.0.1", iwk_listener_port(s.l), NULL), 0);
+    struct iwk_qp_info qi;
+    iwk_qp_info(c.qp, &qi);
+    uint64_t adv[2];
+    memcpy(adv, qi.peer_private_data, sizeof adv);
+    const uint32_t rlen = 4u << 20;
+    struct iwk_sge rs = { (uintptr_t)c.mem, rlen, c.mr->lkey };
+    struct iwk_send_wr rd = { .wr_id = 1, .opcode = IWK_WR_RDMA_READ, .flags = IWK_SEND_SIGNALED, .sg_list = &rs,
+                              .num_sge = 1, .remote_addr = adv[0], .rkey = (uint32_t)adv[1] };
+    struct iwk_sge ss = { (uintptr_t)c.mem + rlen, 64, c.mr->lkey };
+    struct iwk_send_wr sd = { .wr_id = 2, .opcode = IWK_WR_SEND, .flags = IWK_SEND_SIGNALED | IWK_SEND_FENCE,
+                              .sg_list = &ss, .num_sge = 1 };
+    assert_int_equal(iwk_post_send(c.qp, &rd), 0);
+    assert_int_equal(iwk_post_send(c.qp, &sd), 0);
+    struct iwk_wc wc;
+    for (uint64_t want = 1; want <= 2; want++) {
+        while (iwk_cq_poll(c.cq, 1, &wc) == 0)
+            assert_int_equal(iwk_cq_wait(c.cq, 10000), 0);
+        assert_int_equal(wc.status, IWK_WC_SUCCESS);
+        assert_int_equal(wc.wr_id, want);
+    }
+    assert_int_equal(iwk_disconnect(c.qp, 10000), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(s.rc, 0);
+    assert_true(s.tx_at_send >= rlen);
+    iwk_listener_close(s.l);
+    end_close(&c);
+    end_close(&s.e);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_many_outstanding) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_many_outstanding), cmocka_unit_test(test_fence) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

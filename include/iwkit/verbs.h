@@ -164,7 +164,9 @@ int iwk_qp_create(struct iwk_pd *pd, const struct iwk_qp_attr *attr, struct iwk_
 /* Disconnects abortively if still connected, flushes, frees. */
 int iwk_qp_destroy(struct iwk_qp *qp);
 
-/* Posting returns 0 or -EINVAL (bad WR), -ENOMEM (queue full), -ENOTCONN (not in RTS). */
+/* Posting returns 0 or -EINVAL (bad WR), -ENOMEM (queue full), -ENOTCONN (not in RTS), -EACCES
+ * (an SGE is not inside the region its lkey names, or lacks LOCAL_WRITE where data lands): local
+ * protection is checked at post time, so IWK_WC_LOC_PROT_ERR is not produced by this version. */
 int iwk_post_send(struct iwk_qp *qp, const struct iwk_send_wr *wr);
 int iwk_post_recv(struct iwk_qp *qp, const struct iwk_recv_wr *wr);
 
