@@ -90,6 +90,7 @@ static int rx_fail(struct iwk_qp *qp, uint16_t code, const char *why)
         snprintf(qp->info.reason, sizeof qp->info.reason, "Terminate sent (%u/%u/0x%02x): %s", code >> 12,
                  (code >> 8) & 0xFu, code & 0xFFu, why);
     }
+    qp->term_seg_len = rx->ulpdu_len;
     if (iwk_qp_event(qp, IWK_RDMAP_QP_EV_LOCAL_ERROR, code, bad, bad_len, why) != 0)
         iwk_tx_pump(qp);
     pthread_mutex_unlock(&qp->lock);
@@ -738,6 +739,7 @@ static int head_done(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
     rx->ulpdu_len = ((uint32_t)rx->head[0] << 8) | rx->head[1];
+    qp->term_seg_len = rx->ulpdu_len; /* what a Terminate about this segment reports (M bit) */
     rx->hdr_len = (rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN;
     if (rx->ulpdu_len < rx->hdr_len)
         return rx_fail(qp, T_DDP_CAT, "ULPDU shorter than its DDP header");

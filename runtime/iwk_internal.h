@@ -206,7 +206,8 @@ struct iwk_job {
 
 /* Terminate message header: untagged DDP header (QN 2) + RDMAP Terminate header (RFC 5040 §4.8);
  * `bad` is the DDP (+RDMAP) header of the segment in error (NULL: none). Returns its length. */
-uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const uint8_t *bad, uint32_t bad_len);
+uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const uint8_t *bad, uint32_t bad_len,
+                              uint32_t seg_len);
 
 struct iwk_recv_entry {
     uint64_t wr_id;
@@ -282,7 +283,8 @@ struct iwk_qp {
     uint8_t tx_allowed;            /* MPA: we may send FPDUs (responder: after the first one in) */
     uint8_t fin_sent;
     uint32_t atomic_req_id;
-    uint8_t fin_pending;           /* graceful close asked: FIN once the send side is drained */
+    uint8_t fin_pending;
+    uint32_t term_seg_len;         /* ULPDU length of the segment a Terminate names (M bit), 0: none */           /* graceful close asked: FIN once the send side is drained */
     /* receive side */
     uint8_t *rq;                   /* ring of max_recv_wr slots of rq_stride octets (iwk_rq_slot) */
     size_t rq_stride;

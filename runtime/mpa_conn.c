@@ -200,7 +200,7 @@ static int send_setup_terminate(int fd, uint16_t code, int crc, int markers, str
                                 int64_t deadline)
 {
     uint8_t hdr[IWK_DDP_UNTAGGED_HLEN + IWK_CTRL_MAX];
-    uint32_t hlen = iwk_terminate_header(hdr, 1, code, NULL, 0);
+    uint32_t hlen = iwk_terminate_header(hdr, 1, code, NULL, 0, 0);
     struct iwk_mpa_tx tx = { .crc = (uint8_t)crc, .markers = (uint8_t)markers, .pos = 0 };
     struct iwk_fpdu *f = malloc(sizeof *f);
     if (f == NULL)

@@ -215,7 +215,8 @@ static void queue_terminate(struct iwk_qp *qp, uint16_t code, const uint8_t *bad
     if (t == NULL)
         return;
     t->kind = IWK_JOB_TERMINATE;
-    t->ctrl_len = iwk_terminate_header(t->ctrl, qp->tx_msn[IWK_QN_TERM]++, code, bad, bad_len);
+    t->ctrl_len = iwk_terminate_header(t->ctrl, qp->tx_msn[IWK_QN_TERM]++, code, bad, bad_len,
+                                       bad != NULL ? qp->term_seg_len : 0);
     /* nothing else is sent after a Terminate (RFC 5040 §5.4) */
     drop_jobs(qp, qp->resp_head);
     qp->resp_head = qp->resp_tail = t;

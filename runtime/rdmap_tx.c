@@ -34,7 +34,8 @@ static uint32_t untagged_hdr(uint8_t *out, uint32_t opcode, int last, uint32_t i
     return IWK_DDP_UNTAGGED_HLEN;
 }
 
-uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const uint8_t *bad, uint32_t bad_len)
+uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const uint8_t *bad, uint32_t bad_len,
+                              uint32_t seg_len)
 {
     uint32_t n = untagged_hdr(out, IWK_RDMAP_OP_TERMINATE, 1, 0, IWK_QN_TERM, msn, 0);
     struct iwk_rdmap_terminate t = { .elayer = (uint8_t)(code >> 12), .etype = (uint8_t)((code >> 8) & 0xFu),
@@ -48,6 +49,9 @@ uint32_t iwk_terminate_header(uint8_t *out, uint32_t msn, uint16_t code, const u
     if (ddp_len > 0) {
         /* D: the header of the segment in error (RFC 5040 §4.8); R: its Read Request header */
         t.d = 1;
+        /* M: the failed segment's length (RFC 5040 §4.8: with the DDP header when known) */
+        t.m = seg_len > 0 && seg_len <= 0xFFFFu;
+        t.ddp_seg_len = t.m ? (uint16_t)seg_len : 0;
         t.term_t = bad[0] >> 7;
         t.term_l = (bad[0] >> 6) & 1u;
         t.term_ddp_rsvd = (bad[0] >> 2) & 0xFu;
