@@ -1140,6 +1140,8 @@ static void t_ird_exceeded(void **state)
     assert_int_equal(rt.t.etype, 2);
     assert_int_equal(rt.t.ecode, IWK_RDMAP_TERM_DDP_UT_MSN_NO_BUFFER);
     assert_int_equal(rt.t.d, 1);
+    assert_int_equal(rt.t.m, 1); /* the DDP Segment Length of the Request: 18 + 28 octets */
+    assert_int_equal(rt.t.ddp_seg_len, 18 + 28);
     assert_int_equal(rt.t.term_opcode, IWK_RDMAP_OP_RDMA_READ_REQ);
     assert_int_equal(rt.t.term_ddp_rest_len, 16);
     assert_int_equal(get32(rt.t.term_ddp_rest + 4), 1); /* QN 1 */
