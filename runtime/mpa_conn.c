@@ -25,10 +25,14 @@
 #define MPA_DEFAULT_TIMEOUT_MS 10000
 #define MPA_REQUEST_WAIT_MS 5000
 
+#define LISTEN_PENDING 64u /* accepted connections whose Request is still on its way */
+
 struct iwk_listener {
     struct iwk_context *ctx;
     int fd;
     uint16_t port;
+    struct iwk_conn_request *pend[LISTEN_PENDING];
+    uint32_t npend;
 };
 
 struct iwk_conn_request {
@@ -36,6 +40,9 @@ struct iwk_conn_request {
     int fd;
     uint8_t frame[MPA_FRAME_HDR + IWK_MPA_MAX_PD_LEN];
     size_t frame_len;
+    size_t frame_have;     /* octets of the Request read so far */
+    int ready;             /* a valid Request, waiting for iwk_get_request to hand it out */
+    int64_t deadline;      /* RFC 5044 §7.1.2 rule 8: no Request in time, the connection is dropped */
     struct iwk_mpa_request req;
     struct iwk_mpa_responder_input in;
     struct iwk_conn_request_info info;
@@ -563,20 +570,53 @@ int iwk_listener_fd(const struct iwk_listener *l)
     return l->fd;
 }
 
+static void drop_request(struct iwk_conn_request *r)
+{
+    iwk_pcap_flow_fin(&r->rec, 0);
+    close(r->fd);
+    free(r);
+}
+
 void iwk_listener_close(struct iwk_listener *l)
 {
     if (l == NULL)
         return;
+    for (uint32_t i = 0; i < l->npend; i++)
+        drop_request(l->pend[i]);
     close(l->fd);
     free(l);
 }
 
 /* Reads and checks one Request; a malformed one is answered by the machine (close) here. */
-static int take_request(struct iwk_conn_request *r, int64_t deadline)
+/* Reads what has arrived of a pending Request: 1 complete, 0 not yet, -1 closed or failed. */
+static int request_read(struct iwk_conn_request *r)
 {
-    int rc = read_frame(r->fd, r->frame, &r->frame_len, deadline);
-    if (rc != 0)
-        return rc;
+    for (;;) {
+        size_t need = MPA_FRAME_HDR;
+        if (r->frame_have >= MPA_FRAME_HDR) {
+            size_t pd = ((size_t)r->frame[18] << 8) | r->frame[19];
+            need += pd > IWK_MPA_MAX_PD_LEN ? 0 : pd; /* a longer PD_Length is the parser's to reject */
+        }
+        if (r->frame_have == need && r->frame_have >= MPA_FRAME_HDR) {
+            r->frame_len = need;
+            return 1;
+        }
+        if (r->frame_have >= IWK_MPA_KEY_REQ_LEN && memcmp(r->frame, IWK_MPA_KEY_REQ, IWK_MPA_KEY_REQ_LEN) != 0) {
+            r->frame_len = r->frame_have; /* not an MPA Request: the machine closes at once */
+            return 1;
+        }
+        ssize_t n = read(r->fd, r->frame + r->frame_have, need - r->frame_have);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n <= 0)
+            return -1;
+        r->frame_have += (size_t)n;
+    }
+}
+
+/* Checks a complete Request; a malformed one is answered by the machine (close) here. */
+static int take_request(struct iwk_conn_request *r)
+{
     record_rx(&r->rec, r->frame, r->frame_len);
     struct iwk_mpa_responder_input *in = &r->in;
     memset(in, 0, sizeof *in);
@@ -623,19 +663,18 @@ static int take_request(struct iwk_conn_request *r, int64_t deadline)
     return 0;
 }
 
-int iwk_get_request(struct iwk_listener *l, int timeout_ms, struct iwk_conn_request **out)
+static void pend_remove(struct iwk_listener *l, uint32_t i)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX / 2 : now_ms() + timeout_ms;
+    l->pend[i] = l->pend[--l->npend];
+}
+
+/* Accepts every waiting connection; when the pending list is full the oldest one goes. */
+static int accept_all(struct iwk_listener *l, int64_t now)
+{
     for (;;) {
-        int rc = wait_fd(l->fd, POLLIN, deadline);
-        if (rc != 0)
-            return rc;
         int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return -errno;
-        }
+        if (fd < 0)
+            return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? 0 : -errno;
         tune_socket(fd);
         struct iwk_conn_request *r = calloc(1, sizeof *r);
         if (r == NULL) {
@@ -644,19 +683,83 @@ int iwk_get_request(struct iwk_listener *l, int timeout_ms, struct iwk_conn_requ
         }
         r->ctx = l->ctx;
         r->fd = fd;
+        r->deadline = now + MPA_REQUEST_WAIT_MS;
         iwk_pcap_flow_start(l->ctx->pcap, &r->rec, fd, 0);
-        int64_t req_deadline = now_ms() + MPA_REQUEST_WAIT_MS;
-        if (req_deadline > deadline)
-            req_deadline = deadline;
-        rc = take_request(r, req_deadline);
-        if (rc == 0) {
-            *out = r;
-            return 0;
+        if (l->npend == LISTEN_PENDING) {
+            drop_request(l->pend[0]);
+            pend_remove(l, 0);
         }
-        /* malformed, silent or closed: drop this connection (RFC 5044 §7.1.2 rules 5, 8) */
-        iwk_pcap_flow_fin(&r->rec, 0);
-        close(fd);
-        free(r);
+        l->pend[l->npend++] = r;
+    }
+}
+
+/* Hands out the longest-waiting valid Request, if any. */
+static int take_ready(struct iwk_listener *l, struct iwk_conn_request **out)
+{
+    uint32_t best = l->npend;
+    for (uint32_t i = 0; i < l->npend; i++)
+        if (l->pend[i]->ready && (best == l->npend || l->pend[i]->deadline < l->pend[best]->deadline))
+            best = i;
+    if (best == l->npend)
+        return 0;
+    *out = l->pend[best];
+    pend_remove(l, best);
+    return 1;
+}
+
+/* Serves every connection at once: a slow or silent client does not hold up the others. */
+int iwk_get_request(struct iwk_listener *l, int timeout_ms, struct iwk_conn_request **out)
+{
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX / 2 : now_ms() + timeout_ms;
+    if (take_ready(l, out))
+        return 0;
+    for (;;) {
+        int64_t now = now_ms();
+        for (uint32_t i = 0; i < l->npend;) { /* silent too long (RFC 5044 §7.1.2 rule 8) */
+            if (!l->pend[i]->ready && l->pend[i]->deadline <= now) {
+                drop_request(l->pend[i]);
+                pend_remove(l, i);
+            } else {
+                i++;
+            }
+        }
+        int64_t wake = deadline;
+        struct pollfd pfd[1 + LISTEN_PENDING];
+        pfd[0] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
+        for (uint32_t i = 0; i < l->npend; i++) {
+            pfd[1 + i] = (struct pollfd){ .fd = l->pend[i]->ready ? -1 : l->pend[i]->fd, .events = POLLIN };
+            if (l->pend[i]->deadline < wake)
+                wake = l->pend[i]->deadline;
+        }
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        int r = poll(pfd, 1 + l->npend, (int)(wake - now > 60000 ? 60000 : wake - now));
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (r <= 0)
+            continue;
+        uint32_t n = l->npend; /* pfd[1..n] are the connections polled */
+        for (uint32_t i = n; i-- > 0;) {
+            if (pfd[1 + i].revents == 0)
+                continue;
+            struct iwk_conn_request *q = l->pend[i];
+            int rc = request_read(q);
+            if (rc == 0)
+                continue;
+            if (rc > 0 && take_request(q) == 0) {
+                q->ready = 1;
+                continue;
+            }
+            pend_remove(l, i);
+            drop_request(q); /* closed, or malformed (RFC 5044 §7.1.2 rule 5) */
+        }
+        if (pfd[0].revents) {
+            int rc = accept_all(l, now);
+            if (rc != 0)
+                return rc;
+        }
+        if (take_ready(l, out))
+            return 0;
     }
 }
 

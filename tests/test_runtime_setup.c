@@ -153,9 +153,32 @@ static void test_write_rtr_connects(void **state)
     server_close(&s);
 }
 
+/* A client that sends half a Request and then nothing does not hold up the next one: iwk_get_request
+ * serves every pending connection at once (the silent one is dropped after its own timeout). */
+static void test_slow_client_does_not_block(void **state)
+{
+    (void)state;
+    struct server s;
+    server_open(&s);
+    int slow = raw_connect(iwk_listener_port(s.l));
+    assert_int_equal(write(slow, IWK_MPA_KEY_REQ, 10), 10);
+    int fast = raw_connect(iwk_listener_port(s.l));
+    send_request(fast);
+    double t0 = now_s();
+    struct iwk_conn_request *req = NULL;
+    assert_int_equal(iwk_get_request(s.l, 3000, &req), 0);
+    assert_true(now_s() - t0 < 1.0);
+    assert_int_equal(iwk_conn_request_info(req)->rtr, IWK_RTR_WRITE); /* the fast client's Request */
+    assert_int_equal(iwk_reject(req, NULL, 0), 0);
+    close(fast);
+    close(slow);
+    server_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slow_client_does_not_block),
         cmocka_unit_test(test_no_rtr_times_out),
         cmocka_unit_test(test_write_rtr_connects),
     };
