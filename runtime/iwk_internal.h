@@ -155,6 +155,7 @@ struct iwk_mpa_rx {
     uint32_t mk_have;
     uint8_t marker_error;       /* a Marker's FPDUPTR did not point at the FPDU start */
     uint8_t switched;           /* a read crossed into the next FPDU: crc_prev is the last one's */
+    size_t planned;             /* data octets the last readv asked for: fewer read means empty */
     uint32_t crc_prev;
 };
 /* Reads up to `want` octets into dst (ndst pieces, at least `want` octets in all) with one

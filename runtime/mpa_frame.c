@@ -227,10 +227,13 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
     long stored = 0;
     while (stored == 0) {
         int n = rx_plan(rx, dst, ndst, want, pc, mkbuf);
+        size_t planned = 0; /* data octets this readv can take (the plan may stop short of want) */
         for (int i = 0; i < n; i++) {
             iov[i].iov_base = pc[i].ptr;
             iov[i].iov_len = pc[i].len;
+            planned += pc[i].marker ? 0u : pc[i].len;
         }
+        rx->planned = planned;
         ssize_t r = readv(fd, iov, n);
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;

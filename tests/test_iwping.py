@@ -104,8 +104,10 @@ def run_loopback(iwping, iwdump, tmp, args, expect):
     what = " ".join(args)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        check(False, "%s: timed out" % what)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        check(False, "%s: timed out\n%s%s" % (what, out[-500:], err[-500:]))
         return
     check(p.returncode == 0 and "iwping: OK" in p.stdout,
           "%s: exit %d\n%s%s" % (what, p.returncode, p.stdout[-500:], p.stderr[-500:]))
