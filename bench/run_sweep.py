@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""One command for the iwperf sweep (Python standard library only).
+
+    bench/run_sweep.py [--build build] [--duration 0.1] [--repeat 3] [--no-ucx] [--out bench/results]
+
+Runs, over loopback, each in one iwperf process with its baselines measured in the same run:
+  - write, read, send at 64 B .. 1 MiB (powers of 2), CRC on, Markers off, --baseline tcp
+    (and ucx when ucx_perftest is on PATH);
+  - write, read, send at 64 KiB with Markers on;
+  - build/crc32c_bench.
+Writes OUT/latest.md (tables), OUT/latest.jsonl (every iwperf line) and OUT/latest.svg (goodput
+and p50 latency against size, iwkit, TCP and UCX). Each sweep runs --repeat times and every
+number is the median of those runs (the UCX baseline runs in the first only: it is slow). A run
+that fails or hangs (--timeout 10 s per wait) is reported and the sweep goes on.
+docs/iwperf.md says what each number means.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+OPS = ["write", "read", "send"]
+SIZES = [1 << k for k in range(6, 21)]  # 64 B .. 1 MiB
+MARKER_SIZE = 65536
+NUMERIC = ["goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us", "tcp_goodput_gbps", "tcp_msg_rate",
+           "tcp_lat_p50_us", "tcp_lat_p99_us", "ratio_goodput", "ratio_lat", "ucx_goodput_gbps", "ucx_msg_rate",
+           "ucx_lat_p50_us", "ucx_ratio_goodput", "ucx_ratio_lat"]
+
+
+def run_iwperf(iwperf, args, timeout):
+    """Runs iwperf --json; returns (rows, error text or None)."""
+    cmd = [iwperf] + args + ["--json"]
+    print("+", " ".join(cmd), flush=True)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return parse_rows(out), "timed out after %d s" % timeout
+    if p.stderr.strip():
+        print(p.stderr.strip(), file=sys.stderr, flush=True)
+    err = None if p.returncode == 0 else "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
+    return parse_rows(p.stdout), err
+
+
+def parse_rows(out):
+    rows = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                pass
+    return rows
+
+
+def median_rows(runs):
+    """Per size, the median of each number over the runs that have it."""
+    by_size = {}
+    for rows in runs:
+        for r in rows:
+            by_size.setdefault(r["size"], []).append(r)
+    out = []
+    for size in sorted(by_size):
+        rs = by_size[size]
+        m = dict(rs[0])
+        for k in NUMERIC:
+            vs = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
+            m[k] = statistics.median(vs) if vs else None
+        m["runs"] = len(rs)
+        out.append(m)
+    return out
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "–"
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.*f" % (digits, v) if v < 1 else "%.2f" % v
+
+
+def size_name(n):
+    if n >= 1 << 20:
+        return "%d MiB" % (n >> 20)
+    if n >= 1 << 10:
+        return "%d KiB" % (n >> 10)
+    return "%d B" % n
+
+
+def table(rows, ucx):
+    head = "| op | size | goodput iwkit Gbit/s | TCP Gbit/s | ratio | p50 iwkit µs | TCP µs | ratio | p99 iwkit µs |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if ucx:
+        head += " UCX Gbit/s | UCX p50 µs |"
+        sep += "---:|---:|"
+    lines = [head, sep]
+    for r in rows:
+        line = "| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["op"] + (" (Markers)" if r.get("markers") else ""), size_name(r["size"]), fmt(r.get("goodput_gbps")),
+            fmt(r.get("tcp_goodput_gbps")), fmt(r.get("ratio_goodput"), 2), fmt(r.get("lat_p50_us")),
+            fmt(r.get("tcp_lat_p50_us")), fmt(r.get("ratio_lat"), 2), fmt(r.get("lat_p99_us")))
+        if ucx:
+            line += " %s | %s |" % (fmt(r.get("ucx_goodput_gbps")), fmt(r.get("ucx_lat_p50_us")))
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# ---- SVG (hand-written: log2 sizes across, log10 values up) ------------------------------------
+
+COLORS = {"iwkit": "#1f77b4", "TCP": "#d62728", "UCX": "#2ca02c"}
+PW, PH, ML, MR, MT, MB = 360, 240, 58, 12, 30, 40
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def panel(x0, y0, title, ylabel, series):
+    """One chart at (x0, y0): series = {name: [(size, value)]}."""
+    pts = [(s, v) for vs in series.values() for s, v in vs if v and v > 0]
+    out = ['<g transform="translate(%d,%d)">' % (x0, y0),
+           '<text x="%d" y="16" font-size="13" font-weight="bold">%s</text>' % (ML, esc(title))]
+    w, h = PW - ML - MR, PH - MT - MB
+    out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>' % (ML, MT, w, h))
+    if not pts:
+        out.append('<text x="%d" y="%d" font-size="11">no data</text></g>' % (ML + 10, MT + 20))
+        return out
+    lx0, lx1 = math.log2(min(SIZES)), math.log2(max(SIZES))
+    ly0 = math.floor(math.log10(min(v for _, v in pts)))
+    ly1 = math.ceil(math.log10(max(v for _, v in pts)))
+    ly1 = ly1 if ly1 > ly0 else ly0 + 1
+
+    def X(s):
+        return ML + (math.log2(s) - lx0) / (lx1 - lx0) * w
+
+    def Y(v):
+        return MT + h - (math.log10(v) - ly0) / (ly1 - ly0) * h
+
+    for e in range(ly0, ly1 + 1):
+        y = Y(10 ** e)
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (ML, y, ML + w, y))
+        out.append('<text x="%d" y="%.1f" font-size="10" text-anchor="end">%s</text>' % (ML - 4, y + 3, "%g" % 10 ** e))
+    for s in SIZES[::2]:
+        out.append('<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s</text>' % (
+            X(s), MT + h + 14, esc(size_name(s).replace(" ", ""))))
+    out.append('<text x="%d" y="%d" font-size="11" text-anchor="middle">message size</text>' % (ML + w // 2, MT + h + 30))
+    out.append('<text x="12" y="%d" font-size="11" text-anchor="middle" transform="rotate(-90 12 %d)">%s</text>' % (
+        MT + h // 2, MT + h // 2, esc(ylabel)))
+    ly = MT + 12
+    for name, vs in series.items():
+        vs = [(s, v) for s, v in vs if v and v > 0]
+        if not vs:
+            continue
+        c = COLORS[name]
+        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+            c, " ".join("%.1f,%.1f" % (X(s), Y(v)) for s, v in vs)))
+        for s, v in vs:
+            out.append('<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>' % (X(s), Y(v), c))
+        out.append('<text x="%d" y="%d" font-size="11" fill="%s">%s</text>' % (ML + 8, ly, c, name))
+        ly += 13
+    out.append("</g>")
+    return out
+
+
+def svg(results):
+    cols = len(OPS)
+    W, H = cols * PW, 2 * PH + 10
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
+           '<rect width="100%" height="100%" fill="white"/>']
+    for i, op in enumerate(OPS):
+        rows = results.get(op, [])
+        g = {"iwkit": [(r["size"], r.get("goodput_gbps")) for r in rows],
+             "TCP": [(r["size"], r.get("tcp_goodput_gbps")) for r in rows],
+             "UCX": [(r["size"], r.get("ucx_goodput_gbps")) for r in rows]}
+        lat = {"iwkit": [(r["size"], r.get("lat_p50_us")) for r in rows],
+               "TCP": [(r["size"], r.get("tcp_lat_p50_us")) for r in rows],
+               "UCX": [(r["size"], r.get("ucx_lat_p50_us")) for r in rows]}
+        kind = "completion" if op == "read" else "half round trip"
+        out += panel(i * PW, 0, "%s: goodput" % op, "Gbit/s", g)
+        out += panel(i * PW, PH + 10, "%s: p50 latency (%s)" % (op, kind), "µs", lat)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+def crc_bench(build):
+    exe = os.path.join(build, "crc32c_bench")
+    if not os.path.exists(exe):
+        return "crc32c_bench not built"
+    p = subprocess.run([exe, "0.5"], capture_output=True, text=True, timeout=120)
+    return p.stdout.strip() if p.returncode == 0 else "crc32c_bench failed: " + p.stderr.strip()
+
+
+def machine():
+    info = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}
+    try:
+        info["load"] = " ".join("%.2f" % x for x in os.getloadavg())
+    except OSError:
+        info["load"] = "?"
+    try:
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                        cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        info["commit"] += " (with uncommitted changes)" if dirty else ""
+    except OSError:
+        info["commit"] = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+    except OSError:
+        info["cpu"] = "?"
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--build", default=os.path.join(root, "build"))
+    ap.add_argument("--out", default=os.path.join(root, "bench", "results"))
+    ap.add_argument("--duration", default="0.1", help="seconds per measurement (iwperf --duration)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-ucx", action="store_true")
+    ap.add_argument("--cq-wait", default="poll", help="iwperf --cq-wait (block deadlocks in the current runtime)")
+    a = ap.parse_args()
+    iwperf = os.path.join(a.build, "iwperf")
+    if not os.path.exists(iwperf):
+        sys.exit("no %s: build first (meson compile -C %s)" % (iwperf, a.build))
+    ucx = not a.no_ucx and shutil.which("ucx_perftest") is not None
+    common = ["--loopback", "--duration", a.duration, "--crc", "on", "--cq-wait", a.cq_wait, "--timeout", "10"]
+    info = machine()
+    t0 = time.time()
+    results, marker_rows, errors, raw, cmds = {}, [], [], [], []
+    sizes = ",".join(str(s) for s in SIZES)
+    for op in OPS:
+        runs = []
+        for i in range(a.repeat):
+            base = "tcp,ucx" if ucx and i == 0 else "tcp"
+            args = ["--op", op, "--sizes", sizes, "--markers", "off", "--baseline", base] + common
+            cmds.append("iwperf " + " ".join(args) + " --json")
+            rows, err = run_iwperf(iwperf, args, 900)
+            raw += rows
+            runs.append(rows)
+            if err:
+                errors.append("%s sweep: %s" % (op, err))
+        results[op] = median_rows(runs)
+    for op in OPS:
+        args = ["--op", op, "--sizes", str(MARKER_SIZE), "--markers", "on", "--baseline", "tcp"] + common
+        cmds.append("iwperf " + " ".join(args) + " --json")
+        rows, err = run_iwperf(iwperf, args, 120)
+        raw += rows
+        marker_rows += rows
+        if err:
+            errors.append("%s with Markers at %s: %s" % (op, size_name(MARKER_SIZE), err))
+    crc = crc_bench(a.build)
+    elapsed = time.time() - t0
+    info["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
+
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "latest.jsonl"), "w") as f:
+        for r in raw:
+            f.write(json.dumps(r) + "\n")
+    with open(os.path.join(a.out, "latest.svg"), "w") as f:
+        f.write(svg(results))
+    md = ["# iwperf sweep", "",
+          "%s, %s CPUs (%s), load average %s at the start and %s at the end, commit %s; %.0f s in all." % (
+              info["date"], info["cpus"], info["cpu"], info["load"], info["load_end"], info["commit"], elapsed), "",
+          "Loopback, one process (`--loopback`), 1 QP, depth 64, CRC on, `--duration %s` per number%s, "
+          "`--cq-wait %s`. Goodput: "
+          "payload bits per second (10^9); latency: p50 of the half round trip (write: memory polling as "
+          "ib_write_lat; send: Send/Recv completions), for read the whole Read completion time. TCP: a plain "
+          "stream of writev()s of the same size and a ping-pong, TCP_NODELAY, in the same run. Ratios are "
+          "iwkit / TCP (goodput: higher is better; latency: lower is better). See docs/iwperf.md." % (
+              a.duration, ", median of %d runs" % a.repeat if a.repeat > 1 else "", a.cq_wait), "",
+          "![goodput and latency against size](latest.svg)", ""]
+    if not ucx:
+        md += ["UCX: skipped (ucx_perftest not installed or --no-ucx).", ""]
+    else:
+        md += ["UCX: ucx_perftest over TCP (UCX_TLS=tcp, UCX_NET_DEVICES=lo): write = ucp_put_bw/ucp_put_lat, "
+               "read = ucp_get, send = tag_bw/tag_lat; one run (the first), not a median.", ""]
+    for op in OPS:
+        md += ["## %s" % op, "", table(results.get(op, []), ucx), ""]
+    md += ["## Markers on, %s" % size_name(MARKER_SIZE), "", table(marker_rows, ucx) if marker_rows else "no result", ""]
+    md += ["## CRC32c", "", "```", crc, "```", ""]
+    if errors:
+        md += ["## Errors", ""] + ["- " + e for e in errors] + [""]
+    md += ["## Commands", "", "```"] + cmds + ["```", ""]
+    with open(os.path.join(a.out, "latest.md"), "w") as f:
+        f.write("\n".join(md))
+    print("wrote %s (%.0f s)" % (os.path.join(a.out, "latest.md"), elapsed))
+    for e in errors:
+        print("error:", e, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
