@@ -231,7 +231,7 @@ def main():
     ap.add_argument("--duration", default="0.1", help="seconds per measurement (iwperf --duration)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-ucx", action="store_true")
-    ap.add_argument("--cq-wait", default="poll", help="iwperf --cq-wait (block deadlocks in the current runtime)")
+    ap.add_argument("--cq-wait", default="block", help="iwperf --cq-wait: block (iwk_cq_wait), poll or event")
     a = ap.parse_args()
     iwperf = os.path.join(a.build, "iwperf")
     if not os.path.exists(iwperf):
