@@ -1735,8 +1735,13 @@ static int run_loopback(const struct opts *o, struct iwk_context *lctx)
     return rc != 0 || sa.rc != 0 ? -1 : 0;
 }
 
+int iwperf_perftest_main(int argc, char **argv); /* perftest.c: --perftest */
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* perftest's rdma_cm exchange (docs/perftest-protocol.md) */
+        if (strcmp(argv[i], "--perftest") == 0)
+            return iwperf_perftest_main(argc, argv);
     struct opts o;
     if (parse(argc, argv, &o) != 0) {
         usage();
