@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """iwkit against Linux's soft-iWARP (siw) with rdma-core's rping (stdlib only).
 
-usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...] [--count N]
+usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...|rping|perftest] [--count N]
+                      [--iwperf IWPERF] [--perftest-iters N]
 
 1. Builds the siw lab (a Debian 12 kernel with siw.ko, rping, tcpdump in an initramfs) into a cache
    directory outside the source tree with the shared lab's build-initramfs.sh, once: later runs reuse
@@ -15,6 +16,11 @@ usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...]
    with -v -V: it verifies the echoed data; iwping checks every ping against rping's pattern. Each
    run is captured on the host's loopback (tcpdump) and recorded by iwping (--pcap): iwdump must
    decode both without an error and see the MPA revision and CRC the cell asked for.
+3b. With --iwperf: perftest cells. ib_write_bw, ib_read_bw and ib_send_bw in rdma_cm mode (-R) in the
+   guest against `iwperf --perftest` on the host, both ways (guest tool as client against
+   `iwperf --perftest --server`, guest tool as server against `iwperf --perftest --client`), at 4 B,
+   1000 B and 64 KiB, MPA rev 2 with CRC on and off (docs/perftest-protocol.md). Each must exit 0,
+   the guest tool must print its bandwidth line, and both captures must decode without error.
 4. Prints a pass/fail matrix. Exit 0 when every cell passes (a cell marked "siw" is a known siw
    limitation: it may fail without failing the suite), 1 otherwise, 77 (skipped) when qemu, the
    lab scripts or Debian's packages cannot be had.
@@ -35,6 +41,7 @@ AGENT = os.path.join(SRC, "tools", "siw-lab", "interop-agent.sh")
 GUEST_IP = "10.0.2.15"
 HOST_FROM_GUEST = "10.0.2.2"
 GUEST_RPING_PORT = 7174
+GUEST_PERFTEST_PORT = 18515
 
 
 def log(*a):
@@ -134,6 +141,7 @@ class VM:
         shutil.copy(AGENT, os.path.join(self.share, "tests.sh"))
         self.n = 0
         self.fwd = free_port()
+        self.pfwd = free_port()  # host port -> the guest's perftest port
         self.proc = None
 
     def boot(self, timeout=240):
@@ -143,7 +151,8 @@ class VM:
                "-initrd", os.path.join(self.cache, "initramfs.cpio.gz"),
                "-append", "console=ttyS0 quiet loglevel=4 panic=-1 labtest=iwk-interop "
                           "labsiw=mpa_version=2,mpa_crc_required=N,peer_to_peer=N",
-               "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d" % (self.fwd, GUEST_RPING_PORT),
+               "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d"
+               % (self.fwd, GUEST_RPING_PORT, self.pfwd, GUEST_PERFTEST_PORT),
                "-device", "virtio-net-pci,netdev=n0",
                "-fsdev", "local,id=fs0,path=%s,security_model=none" % self.share,
                "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=share"]
@@ -386,6 +395,129 @@ def run_cell(vm, cell, iwping, iwdump, count, size):
     return "; ".join(problems)
 
 
+# ---- perftest cells ----------------------------------------------------------------------------
+
+class PerfCell:
+    def __init__(self, key, op, direction, size, crc):
+        self.key, self.op, self.direction, self.size, self.crc = key, op, direction, size, crc
+        self.result, self.detail, self.secs, self.tries, self.xfail = None, "", 0.0, 0, ""
+        self.name = "%s_ib_%s_bw_%s_s%d_mpa2_crc%s" % (key, op, "siw2iwk" if direction == "siw->iwk" else "iwk2siw",
+                                                       size, crc)
+
+
+def perf_cells():
+    c, n = [], 0
+    for op in ("write", "read", "send"):
+        for direction in ("siw->iwk", "iwk->siw"):
+            for size in (4, 1000, 65536):
+                for crc in ("off", "on"):
+                    n += 1
+                    c.append(PerfCell("P%02d" % n, op, direction, size, crc))
+    return c
+
+
+def perf_siw_params(cell):
+    # CRC on: siw requires it when it initiates; iwperf asks for it (C=1) when iwkit initiates, since siw as
+    # Responder does not ask for CRC on its own (see the rping cells B3)
+    req = "Y" if cell.crc == "on" and cell.direction == "siw->iwk" else "N"
+    return "mpa_version=2 mpa_crc_required=%s peer_to_peer=N rtr_mode=3" % req
+
+
+def perftest_bw_line(out, size, iters):
+    """perftest's result line: '#bytes #iterations BW peak BW average MsgRate'."""
+    return re.search(r"^\s*%d\s+%d\s+[\d.]+\s+[\d.]+\s+[\d.]+" % (size, iters), out, re.M) is not None
+
+
+def perf_iwdump_check(iwdump, path, crc, siw_dir):
+    """Like iwdump_check, but one warning is siw's own: perftest's 2-octet MTU Send goes out with PAD octets
+    that siw does not zero (pad_nonzero, RFC 5044 §4.1 says the receiver ignores them). That warning is
+    accepted in siw's direction only."""
+    p = subprocess.run([iwdump, "--summary", path], capture_output=True, text=True)
+    m = re.search(r"(\d+) MPA connection\(s\), (\d+) error\(s\), (\d+) warning\(s\)", p.stderr)
+    if p.returncode != 0 or m is None:
+        return "iwdump exit %d: %s" % (p.returncode, p.stderr[-300:].strip())
+    if m.group(1) == "0" or m.group(2) != "0":
+        return "iwdump: " + m.group(0)
+    warns = [l for l in p.stdout.splitlines() if "[warning" in l]
+    other = [l for l in warns if not re.match(r"flow \d+ %s .*\[warning pad_nonzero" % siw_dir, l)]
+    if len(warns) != int(m.group(3)) or other:
+        return "iwdump: %s: %s" % (m.group(0), (other or ["?"])[0][-200:])
+    flows = re.findall(r"rev=\d crc=\w+", p.stderr)
+    if not flows or any(f != "rev=2 crc=%s" % crc for f in flows):
+        return "iwdump saw %s, the cell wants rev=2 crc=%s" % (flows[:2], crc)
+    return ""
+
+
+def run_perf_cell(vm, cell, iwperf, iwdump, iters):
+    out = vm.out
+    rc, o = vm.cmd("setp %s" % perf_siw_params(cell), timeout=30)
+    if rc != 0:
+        return "cannot set siw parameters: %s" % o.strip()
+    wire = os.path.join(out, cell.name + ".wire.pcap")
+    rec = os.path.join(out, cell.name + ".iwperf.pcap")
+    for f in (wire, rec):
+        if os.path.exists(f):
+            os.unlink(f)
+    iwk_crc = "on" if cell.crc == "on" and cell.direction == "iwk->siw" else "off"
+    args = ["--perftest", "--op", cell.op, "--size", str(cell.size), "--iters", str(iters), "--crc", iwk_crc,
+            "--pcap", rec, "--timeout", "30"]
+    tool = "ib_%s_bw -R -d siw0 -F -s %d -n %d" % (cell.op, cell.size, iters)
+    problems = []
+    if cell.direction == "siw->iwk":
+        port = free_port()
+        cap = Capture(wire, port)
+        srv = subprocess.Popen([iwperf, "--server", "--port", str(port)] + args, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        t0 = time.time()
+        while not listening(port) and time.time() - t0 < 10 and srv.poll() is None:
+            time.sleep(0.02)
+        grc, gout = vm.cmd("timeout 60 %s -p %d %s; echo \"perftest exit $?\"" % (tool, port, HOST_FROM_GUEST),
+                           timeout=90)
+        try:
+            iout, _ = srv.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            iout, _ = srv.communicate()
+            problems.append("iwperf server timed out")
+        irc = srv.returncode
+        what = "guest %s client" % tool.split()[0]
+    else:
+        grc, gout0 = vm.cmd("rm -f /tmp/pt.rc /tmp/pt.txt; (timeout 60 %s -p %d > /tmp/pt.txt 2>&1; echo $? > /tmp/pt.rc) "
+                            "& wait_listen %d" % (tool, GUEST_PERFTEST_PORT, GUEST_PERFTEST_PORT), timeout=40)
+        if grc != 0:
+            return "guest perftest server did not start: " + gout0.strip()[-300:]
+        cap = Capture(wire, vm.pfwd)
+        try:
+            cli = subprocess.run([iwperf, "--client", "127.0.0.1", "--port", str(vm.pfwd)] + args,
+                                 capture_output=True, text=True, timeout=90)
+            iout, irc = cli.stdout + cli.stderr, cli.returncode
+        except subprocess.TimeoutExpired:
+            iout, irc = "", None
+            problems.append("iwperf client timed out")
+        grc, gout = vm.cmd("wait_file /tmp/pt.rc 20; cat /tmp/pt.txt; echo \"perftest exit $(cat /tmp/pt.rc)\"; "
+                           "[ -f /tmp/pt.rc ] || { killall ib_%s_bw; sleep 1; }; true" % cell.op, timeout=60)
+        what = "guest %s server" % tool.split()[0]
+    dropped = cap.stop()
+    with open(os.path.join(out, cell.name + ".log"), "w") as f:
+        f.write("== iwperf %s\nexit %s\n%s\n== %s\n%s\n" % (" ".join(args), irc, iout, what, gout))
+    if irc != 0 or "iwperf: perftest %s" % cell.op not in iout or ": OK" not in iout:
+        problems.append("iwperf exit %s: %s" % (irc, " | ".join(l for l in iout.splitlines()
+                                                                if "fail" in l or "timed out" in l)[-300:]))
+    m = re.search(r"perftest exit (\d+)", gout)
+    prc = int(m.group(1)) if m else None
+    if prc != 0 or not perftest_bw_line(gout, cell.size, iters):
+        problems.append("%s: exit %s%s" % (what, prc, "" if perftest_bw_line(gout, cell.size, iters)
+                                           else ", no bandwidth line"))
+    for path, what in ((wire, "wire"), (rec, "iwperf recording")):
+        if not os.path.exists(path):
+            problems.append("%s: no capture" % what)
+            continue
+        e = perf_iwdump_check(iwdump, path, cell.crc, "c2s" if cell.direction == "siw->iwk" else "s2c")
+        if e:
+            problems.append("%s: %s" % (what, e) + (" (%s)" % dropped if dropped and what == "wire" else ""))
+    return "; ".join(problems)
+
+
 def main():
     argv = sys.argv[1:]
     if len(argv) < 2:
@@ -394,7 +526,7 @@ def main():
     iwping, iwdump = os.path.abspath(argv[0]), os.path.abspath(argv[1])
     opt = {"--lab": os.path.join(SRC, "..", "shared", "siw-lab"),
            "--cache": os.environ.get("IWK_LAB_CACHE") or os.path.join(SRC, "..", "siw-lab-cache"),
-           "--cells": "", "--count": "3", "--size": "64"}
+           "--cells": "", "--count": "3", "--size": "64", "--iwperf": "", "--perftest-iters": "200"}
     i = 2
     while i + 1 < len(argv) + 1 and i < len(argv):
         if argv[i] in opt and i + 1 < len(argv):
@@ -418,7 +550,11 @@ def main():
     build_lab(lab, cache)
     if shutil.which("qemu-system-x86_64") is None:
         skip("qemu-system-x86_64 is not installed (tools/deps.sh: qemu-system-x86)")
-    selected = [c for c in cells() if not opt["--cells"] or c.key in opt["--cells"].split(",")]
+    want = opt["--cells"].split(",") if opt["--cells"] else []
+    selected = [c for c in cells() if not want or c.key in want or "rping" in want]
+    iwperf = os.path.abspath(opt["--iwperf"]) if opt["--iwperf"] else None
+    piters = int(opt["--perftest-iters"])
+    pselected = [c for c in perf_cells() if iwperf and (not want or c.key in want or "perftest" in want)]
     vm = VM(cache)
     try:
         if not vm.boot():
@@ -440,6 +576,22 @@ def main():
                 if cell.result or cell.xfail:
                     break
                 for f in os.listdir(vm.out):  # keep the failed attempt's files
+                    if f.startswith(cell.name + "."):
+                        os.rename(os.path.join(vm.out, f), os.path.join(vm.out, "try1." + f))
+        for cell in pselected:
+            # a second try: perftest -R has a connect race under TCG (siw-lab README)
+            for attempt in (1, 2):
+                cell.tries = attempt
+                t0 = time.time()
+                cell.detail = run_perf_cell(vm, cell, iwperf, iwdump, piters)
+                cell.secs = time.time() - t0
+                cell.result = not cell.detail
+                log("%s %s ib_%s_bw %-9s %6d B CRC %-3s %5.1f s  %s" % (
+                    "ok  " if cell.result else "FAIL", cell.key, cell.op, cell.direction, cell.size, cell.crc,
+                    cell.secs, cell.detail))
+                if cell.result or attempt == 2:
+                    break
+                for f in os.listdir(vm.out):
                     if f.startswith(cell.name + "."):
                         os.rename(os.path.join(vm.out, f), os.path.join(vm.out, "try1." + f))
     finally:
@@ -466,10 +618,24 @@ def main():
             res += " (%s)" % c.note
         log("| %s | %s | %d | %s | %s | %s | %s | %s |" % (c.key, who, c.rev, "yes" if c.siw_crc == "Y" else "no",
                                                          c.iwk_crc, c.crc, p2p, res))
-    passed = sum(1 for c in selected if c.result)
-    xf = sum(1 for c in selected if not c.result and c.xfail and re.search(XFAIL_SIGNATURE[c.xfail], c.detail))
+    if pselected:
+        log("\nperftest interop matrix (perftest -R, -n %d, MPA rev 2; captures in %s)" % (piters, vm.out))
+        log("| cell | test | initiator (client) -> responder (server) | size | CRC | result |")
+        log("|---|---|---|---|---|---|")
+        for c in pselected:
+            who = ("siw ib_%s_bw -R -> iwperf --perftest --server" if c.direction == "siw->iwk" else
+                   "iwperf --perftest --client -> siw ib_%s_bw -R") % c.op
+            if c.result:
+                res = "pass" + (" (2nd try)" if c.tries > 1 else "")
+            else:
+                res = "FAIL: " + c.detail
+                bad += 1
+            log("| %s | ib_%s_bw | %s | %d | %s | %s |" % (c.key, c.op, who, c.size, c.crc, res))
+    allc = selected + pselected
+    passed = sum(1 for c in allc if c.result)
+    xf = sum(1 for c in allc if not c.result and c.xfail and re.search(XFAIL_SIGNATURE[c.xfail], c.detail))
     log("\ninterop: %d cells, %d passed, %d failed, %d known siw failures; wall time %.0f s"
-        % (len(selected), passed, bad, xf, time.time() - t_start))
+        % (len(allc), passed, bad, xf, time.time() - t_start))
     return 1 if bad else 0
 
 

@@ -313,19 +313,32 @@ static void teardown(struct pt *t)
     free(t->credit);
 }
 
-static int connect_retry(struct pt *t, struct iwk_qp *qp, int data)
+/* The listener of perftest's server for the test connection comes up a moment after the handshake
+ * that announces it (through qemu's port forwarding a connection made too early is accepted and then
+ * closed: -ECONNRESET), so connecting is retried, each time on a new queue pair. */
+static int connect_retry(struct pt *t, struct iwk_qp **qp, int data)
 {
     struct iwk_conn_param cp;
     conn_param(t, &cp, data);
     int rc = -1;
-    for (int i = 0; i < 20; i++) {  /* the listener may come up a moment after the handshake */
-        rc = iwk_connect(qp, t->o.host, t->o.port, &cp);
-        if (rc != -ECONNREFUSED)
+    for (int i = 0; i < 30; i++) {
+        if (i > 0) {
+            iwk_qp_destroy(*qp);
+            *qp = NULL;
+            usleep(100000);
+            if (make_qp(t, data ? t->ds : t->cs, data ? t->dr : t->cr, data ? 16u : CTL_SLOTS, qp) != 0)
+                return -1;
+            if (!data)
+                for (uint32_t s = 0; s < CTL_SLOTS; s++)
+                    if (ctl_post_recv(t, s) != 0)
+                        return -1;
+        }
+        rc = iwk_connect(*qp, t->o.host, t->o.port, &cp);
+        if (rc != -ECONNREFUSED && rc != -ECONNRESET)
             break;
-        usleep(100000);
     }
     if (rc != 0) {
-        qp_reason(data ? "test" : "control", qp);
+        qp_reason(data ? "test" : "control", *qp);
         return err(data ? "connecting the test connection" : "connecting the control connection", rc);
     }
     return 0;
@@ -613,13 +626,13 @@ static int client(struct pt *t)
     for (uint32_t i = 0; i < CTL_SLOTS; i++)
         if (ctl_post_recv(t, i) != 0)
             return -1;
-    if (connect_retry(t, t->cqp, 0) != 0)
+    if (connect_retry(t, &t->cqp, 0) != 0)
         return -1;
     if (preamble(t) != 0)
         return -1;
     if (hand_shake(t, 1, "the handshake before the test connection") != 0)
         return -1;
-    if (connect_retry(t, t->dqp, 1) != 0)
+    if (connect_retry(t, &t->dqp, 1) != 0)
         return -1;
     struct iwk_qp_info qi;
     iwk_qp_info(t->dqp, &qi);
