@@ -122,7 +122,7 @@ void iwk_mpa_rx_fpdu_begin(struct iwk_mpa_rx *rx)
     rx->mk_have = 0; /* reused as "CRC field started" */
 }
 
-#define RX_MAX_IOV 64
+#define RX_MAX_IOV 320 /* a whole 64 KiB FPDU with its Markers in one readv */
 
 struct rx_piece {
     uint8_t *ptr;
