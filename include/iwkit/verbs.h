@@ -156,7 +156,7 @@ struct iwk_recv_wr {
 struct iwk_qp_attr {
     struct iwk_cq *send_cq;
     struct iwk_cq *recv_cq;
-    uint32_t max_send_wr; /* 1..4096, default 128 when 0 */
+    uint32_t max_send_wr; /* 1..255 (the rdmap_qp machine counts to 255), default 128 when 0 */
     uint32_t max_recv_wr; /* 1..65536, default 128 when 0 */
     uint32_t max_sge;     /* 1..32, default 8 when 0 */
 };
