@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """iwkit against Linux's soft-iWARP (siw) with rdma-core's rping (stdlib only).
 
-usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...|rping|perftest] [--count N]
+usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...|rping|neg|perftest] [--count N]
                       [--iwperf IWPERF] [--perftest-iters N]
 
 1. Builds the siw lab (a Debian 12 kernel with siw.ko, rping, tcpdump in an initramfs) into a cache
@@ -16,6 +16,11 @@ usage: test_interop.py IWPING IWDUMP [--lab DIR] [--cache DIR] [--cells A,B,...|
    with -v -V: it verifies the echoed data; iwping checks every ping against rping's pattern. Each
    run is captured on the host's loopback (tcpdump) and recorded by iwping (--pcap): iwdump must
    decode both without an error and see the MPA revision and CRC the cell asked for.
+3a. Cells N1, N2 (--cells neg): what siw does not support must end with a clear error. N1: iwping
+   --rping --client --markers on (M=1 in the MPA Request): siw rejects (R=1), iwping must fail naming
+   Markers and the rejection. N2: iwping --rping --server --probe-atomic posts an RFC 7306 FetchAdd on
+   the rping client's buffer: siw answers with a Terminate, iwping must fail saying the peer refused
+   the atomic with a Terminate. iwdump must show the Request/Reject or the atomic/Terminate.
 3b. With --iwperf: perftest cells. ib_write_bw, ib_read_bw and ib_send_bw in rdma_cm mode (-R) in the
    guest against `iwperf --perftest` on the host, both ways (guest tool as client against
    `iwperf --perftest --server`, guest tool as server against `iwperf --perftest --client`), at 4 B,
@@ -395,6 +400,95 @@ def run_cell(vm, cell, iwping, iwdump, count, size):
     return "; ".join(problems)
 
 
+# ---- what siw does not support: a clear error naming the reason -----------------------------------
+
+class NegCell:
+    def __init__(self, key, what, direction, note):
+        self.key, self.what, self.direction, self.note = key, what, direction, note
+        self.result, self.detail, self.secs, self.tries, self.xfail = None, "", 0.0, 0, ""
+        self.name = "%s_%s_%s" % (key, what, "siw2iwk" if direction == "siw->iwk" else "iwk2siw")
+
+
+def neg_cells():
+    return [NegCell("N1", "markers", "iwk->siw", "iwping --rping --client --markers on: M=1 in the MPA Request"),
+            NegCell("N2", "atomic", "siw->iwk", "iwping --rping --server --probe-atomic: an RFC 7306 FetchAdd")]
+
+
+def run_neg_cell(vm, cell, iwping, iwdump):
+    """The cell passes when iwping fails with a message naming the reason and iwdump shows it on the wire."""
+    out = vm.out
+    rc, o = vm.cmd("setp mpa_version=2 mpa_crc_required=N peer_to_peer=N rtr_mode=3", timeout=30)
+    if rc != 0:
+        return "cannot set siw parameters: %s" % o.strip()
+    wire = os.path.join(out, cell.name + ".wire.pcap")
+    rec = os.path.join(out, cell.name + ".iwping.pcap")
+    for f in (wire, rec):
+        if os.path.exists(f):
+            os.unlink(f)
+    args = ["--rping", "--mpa", "2", "--count", "3", "--pcap", rec, "--timeout", "10000"]
+    problems = []
+    if cell.direction == "siw->iwk":
+        port = free_port()
+        cap = Capture(wire, port)
+        srv = subprocess.Popen([iwping, "--server", "--port", str(port), "--probe-atomic"] + args,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        t0 = time.time()
+        while not listening(port) and time.time() - t0 < 10 and srv.poll() is None:
+            time.sleep(0.02)
+        grc, gout = vm.cmd("timeout 30 rping -c -a %s -p %d -v -V -C 3; echo \"rping exit $?\"" % (HOST_FROM_GUEST, port),
+                           timeout=60)
+        try:
+            iout, _ = srv.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            iout, _ = srv.communicate()
+            problems.append("iwping server timed out")
+        irc = srv.returncode
+    else:
+        grc, gout0 = vm.cmd("rm -f /tmp/srv.rc /tmp/srv.txt; (timeout 30 rping -s -a %s -p %d -v -C 3 "
+                            "> /tmp/srv.txt 2>&1; echo $? > /tmp/srv.rc) & wait_listen %d"
+                            % (GUEST_IP, GUEST_RPING_PORT, GUEST_RPING_PORT), timeout=40)
+        if grc != 0:
+            return "guest rping server did not start: " + gout0.strip()[-300:]
+        cap = Capture(wire, vm.fwd)
+        try:
+            cli = subprocess.run([iwping, "--client", "127.0.0.1", "--port", str(vm.fwd), "--markers", "on"] + args,
+                                 capture_output=True, text=True, timeout=60)
+            iout, irc = cli.stdout + cli.stderr, cli.returncode
+        except subprocess.TimeoutExpired:
+            iout, irc = "", None
+            problems.append("iwping client timed out")
+        grc, gout = vm.cmd("sleep 1; killall rping 2>/dev/null; wait_file /tmp/srv.rc 5; cat /tmp/srv.txt; "
+                           "echo \"rping exit $(cat /tmp/srv.rc)\"; true", timeout=60)
+    dropped = cap.stop()
+    dumps = {}
+    for path, what in ((wire, "wire"), (rec, "iwping recording")):
+        if not os.path.exists(path):
+            problems.append("%s: no capture" % what)
+            continue
+        p = subprocess.run([iwdump, path], capture_output=True, text=True)
+        dumps[what] = p.stdout + p.stderr
+    with open(os.path.join(out, cell.name + ".log"), "w") as f:
+        f.write("== iwping %s\nexit %s\n%s\n== guest\n%s\n" % (" ".join(args), irc, iout, gout))
+        for what, d in dumps.items():
+            f.write("== iwdump (%s)\n%s\n" % (what, d))
+    msg = " | ".join(l for l in iout.splitlines() if l.startswith("iwping: "))
+    cell.msg = msg
+    if cell.what == "markers":
+        want_msg = r"Markers \(M=1\).*rejected by the peer \(MPA R=1"
+        want_dump = [r"MPA-Request .*M=1", r"MPA-Reply .*R=1 .*REJECTED"]
+    else:
+        want_msg = r"refused the atomic FetchAdd with a Terminate \(layer/type/code \d+/\d+/0x[0-9a-f]{2}\)"
+        want_dump = [r"s2c .*FPDU .* atomic_request ", r"c2s .*FPDU .* terminate "]
+    if irc in (0, None) or "iwping: FAILED" not in iout or not re.search(want_msg, msg):
+        problems.append("iwping exit %s, wanted a failure naming /%s/: %s" % (irc, want_msg, msg[-300:]))
+    for what, d in dumps.items():
+        for w in want_dump:
+            if not re.search(w, d):
+                problems.append("%s: iwdump shows no /%s/" % (what, w) + (" (%s)" % dropped if dropped else ""))
+    return "; ".join(problems)
+
+
 # ---- perftest cells ----------------------------------------------------------------------------
 
 class PerfCell:
@@ -554,6 +648,7 @@ def main():
     selected = [c for c in cells() if not want or c.key in want or "rping" in want]
     iwperf = os.path.abspath(opt["--iwperf"]) if opt["--iwperf"] else None
     piters = int(opt["--perftest-iters"])
+    nselected = [c for c in neg_cells() if not want or c.key in want or "neg" in want]
     pselected = [c for c in perf_cells() if iwperf and (not want or c.key in want or "perftest" in want)]
     vm = VM(cache)
     try:
@@ -578,6 +673,14 @@ def main():
                 for f in os.listdir(vm.out):  # keep the failed attempt's files
                     if f.startswith(cell.name + "."):
                         os.rename(os.path.join(vm.out, f), os.path.join(vm.out, "try1." + f))
+        for cell in nselected:
+            cell.tries = 1
+            t0 = time.time()
+            cell.detail = run_neg_cell(vm, cell, iwping, iwdump)
+            cell.secs = time.time() - t0
+            cell.result = not cell.detail
+            log("%s %s %-8s %-9s %5.1f s  %s" % ("ok  " if cell.result else "FAIL", cell.key, cell.what, cell.direction,
+                                                cell.secs, cell.detail or getattr(cell, "msg", "")))
         for cell in pselected:
             # a second try: perftest -R has a connect race under TCG (siw-lab README)
             for attempt in (1, 2):
@@ -618,6 +721,15 @@ def main():
             res += " (%s)" % c.note
         log("| %s | %s | %d | %s | %s | %s | %s | %s |" % (c.key, who, c.rev, "yes" if c.siw_crc == "Y" else "no",
                                                          c.iwk_crc, c.crc, p2p, res))
+    if nselected:
+        log("\nunsupported by siw: a clear error naming the reason (captures and logs in %s)" % vm.out)
+        log("| cell | what | initiator -> responder | result | iwping's message |")
+        log("|---|---|---|---|---|")
+        for c in nselected:
+            if not c.result:
+                bad += 1
+            log("| %s | %s | %s | %s | %s |" % (c.key, c.what, c.note, "pass" if c.result else "FAIL: " + c.detail,
+                                              getattr(c, "msg", "")))
     if pselected:
         log("\nperftest interop matrix (perftest -R, -n %d, MPA rev 2; captures in %s)" % (piters, vm.out))
         log("| cell | test | initiator (client) -> responder (server) | size | CRC | result |")
@@ -631,7 +743,7 @@ def main():
                 res = "FAIL: " + c.detail
                 bad += 1
             log("| %s | ib_%s_bw | %s | %d | %s | %s |" % (c.key, c.op, who, c.size, c.crc, res))
-    allc = selected + pselected
+    allc = selected + nselected + pselected
     passed = sum(1 for c in allc if c.result)
     xf = sum(1 for c in allc if not c.result and c.xfail and re.search(XFAIL_SIGNATURE[c.xfail], c.detail))
     log("\ninterop: %d cells, %d passed, %d failed, %d known siw failures; wall time %.0f s"

@@ -33,6 +33,7 @@ struct opts {
     const char *pcap;
     int quiet, verbose;
     int rping; /* --rping: rdma-core rping's protocol instead of iwping's */
+    int probe_atomic; /* --rping --server --probe-atomic: a FetchAdd on the client's buffer first */
 };
 
 /* What each side tells the other in the MPA Private Data (big-endian on the wire). */
@@ -380,7 +381,8 @@ static void usage(void)
             "usage: iwping --server [--port P] | --client HOST [--port P] | --loopback\n"
             "  [--mpa 1|2] [--crc on|off] [--markers on|off] [--rtr write|read|send|none]\n"
             "  [--profile rfc|siw|chelsio] [--size N] [--count N] [--pcap FILE] [--quiet] [--timeout MS]\n"
-            "  [--rping [--verbose]]   rdma-core rping's protocol (siw profile, 64 B; --size 26..65535)\n");
+            "  [--rping [--verbose]]   rdma-core rping's protocol (siw profile, 64 B; --size 26..65535)\n"
+            "  [--rping --server --probe-atomic]   first a FetchAdd on the client's buffer (does the peer do atomics?)\n");
 }
 
 static uint64_t parse_size(const char *s)
@@ -403,7 +405,8 @@ static int parse(int argc, char **argv, struct opts *o)
         { "pcap", required_argument, NULL, 'w' }, { "profile", required_argument, NULL, 'P' },
         { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
         { "rping", no_argument, NULL, 'R' }, { "verbose", no_argument, NULL, 'v' },
-        { "timeout", required_argument, NULL, 't' }, { 0, 0, 0, 0 } };
+        { "timeout", required_argument, NULL, 't' }, { "probe-atomic", no_argument, NULL, 'A' },
+        { 0, 0, 0, 0 } };
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--rping") == 0)
             o->rping = 1;
@@ -444,6 +447,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'v': o->verbose = 1; break;
         case 't': wait_ms = atoi(optarg); if (wait_ms <= 0) return -1; break;
         case 'R': break;
+        case 'A': o->probe_atomic = 1; break;
         default: return -1;
         }
     }
@@ -452,6 +456,8 @@ static int parse(int argc, char **argv, struct opts *o)
     if (o->cp.mpa_rev != 1 && o->cp.mpa_rev != 2)
         return -1;
     if (o->rping && (o->size < RPING_MIN_SIZE || o->size > RPING_MAX_SIZE))
+        return -1;
+    if (o->probe_atomic && !(o->rping && o->server))
         return -1;
     return 0;
 }
@@ -621,6 +627,44 @@ static int rp_rdma(struct rpside *s, enum iwk_wr_opcode op, uint32_t len, uint64
     return rp_wait(s, s->scq, op == IWK_WR_RDMA_READ ? IWK_WC_RDMA_READ : IWK_WC_RDMA_WRITE, &wc);
 }
 
+/* --probe-atomic: an RFC 7306 FetchAdd (add 0) on the first octets of the client's advertised
+ * buffer. A peer without atomics (siw) answers with a Terminate: the message says so. */
+static int rp_probe_atomic(struct rpside *s, const struct rping_info *src)
+{
+    struct iwk_sge sg = { .addr = (uintptr_t)s->rdma_buf, .length = 8, .lkey = s->rdma_mr->lkey };
+    struct iwk_send_wr wr = { .wr_id = 900000u, .opcode = IWK_WR_FETCH_ADD, .flags = IWK_SEND_SIGNALED,
+                              .sg_list = &sg, .num_sge = 1, .remote_addr = src->buf, .rkey = src->rkey,
+                              .compare_add = 0 };
+    struct iwk_wc wc;
+    int rc = iwk_post_send(s->qp, &wr);
+    if (rc != 0) {
+        char m[64];
+        snprintf(m, sizeof m, "post_send of the atomic FetchAdd failed (%d)", rc);
+        return rp_fail(s, m);
+    }
+    for (;;) {
+        int n = iwk_cq_poll(s->scq, 1, &wc);
+        if (n < 0)
+            return rp_fail(s, "completion queue overflow");
+        if (n == 1)
+            break;
+        if (iwk_cq_wait(s->scq, WAIT_MS) != 0)
+            return rp_fail(s, "the peer did not answer the atomic FetchAdd (timed out)");
+    }
+    if (wc.status != IWK_WC_SUCCESS) {
+        struct iwk_qp_info qi;
+        char m[160];
+        if (iwk_qp_info(s->qp, &qi) == 0 && qi.term_received)
+            snprintf(m, sizeof m, "the peer refused the atomic FetchAdd with a Terminate (layer/type/code %u/%u/0x%02x), "
+                     "work request status %d", qi.term_layer, qi.term_etype, qi.term_ecode, (int)wc.status);
+        else
+            snprintf(m, sizeof m, "the atomic FetchAdd failed (work request status %d)", (int)wc.status);
+        return rp_fail(s, m);
+    }
+    printf("iwping rping server: the peer completed the atomic FetchAdd (original value read)\n");
+    return 0;
+}
+
 static int rp_setup(struct rpside *s, const struct opts *o, const char *pcap, int client)
 {
     struct iwk_context_attr ca = { .pcap_path = pcap };
@@ -697,6 +741,8 @@ static int rping_serve(struct rpside *s, const struct opts *o, struct iwk_listen
             snprintf(m, sizeof m, "client's buffer (%u octets) does not fit ours (%u, --size)", src.size, s->size);
             return rp_fail(s, m);
         }
+        if (o->probe_atomic && s->pings == 0 && rp_probe_atomic(s, &src) != 0)
+            return -1;
         memset(s->rdma_buf, 0, s->size);
         if (rp_rdma(s, IWK_WR_RDMA_READ, src.size, src.buf, src.rkey, 1000000u + s->pings) != 0)
             return -1;
@@ -751,7 +797,7 @@ static int rping_client(struct rpside *s, const struct opts *o, const char *host
     cp.private_data = NULL; /* rdma_connect() with no private data */
     cp.private_data_len = 0;
     if (iwk_connect(s->qp, host, port, &cp) != 0)
-        return rp_fail(s, "connect failed");
+        return rp_fail(s, cp.markers ? "connect failed; our MPA Request asked for Markers (M=1)" : "connect failed");
     for (uint32_t ping = 0; o->count == 0 || ping < o->count; ping++) {
         struct rping_info ga;
         rping_pattern(s->start_buf, s->size, ping);
