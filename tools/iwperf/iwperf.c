@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -35,13 +37,15 @@ extern char **environ;
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_SIZES 64u
 #define MAX_SIZE (64u << 20)
-#define MAX_QPS 32u
+#define MAX_QPS 4096u             /* --qps; each QP is a TCP connection (an fd on each side) */
+#define FD_SPARE 64u               /* fds besides the QPs' sockets: listener, epoll, eventfds, baselines */
 #define MAX_DEPTH 240u             /* + control messages stays within the 255 of the rdmap_qp machine */
 #define SRV_RQ 512u                /* receives the server keeps posted per QP: the client's credits */
 #define CREDIT_EVERY 64u           /* the server reports the receives it consumed this often */
 #define CREDIT_RESERVE 8u          /* server receives kept free for control messages */
 #define CLI_RQ 256u                /* receives the client keeps posted per QP (control, echoes) */
-#define CQ_DEPTH 65536u
+#define CQ_DEPTH 65536u            /* at least; more with many QPs (cq_depth) */
+#define CQ_DEPTH_MAX (1u << 20)    /* the runtime's limit */
 #define WARMUP 16u                 /* latency iterations run before the timed ones */
 #define MAX_SAMPLES (8u << 20)
 #define DEFAULT_SPIN 0u
@@ -60,11 +64,12 @@ static const char *const op_names[OP_COUNT] = { "write", "read", "send", "atomic
 enum mode { MODE_IDLE, MODE_BW, MODE_LAT };
 enum cmd { CMD_CREDIT = 1, CMD_PHASE, CMD_PHASE_ACK, CMD_SYNC, CMD_SYNC_ACK, CMD_DONE };
 
-/* How a side waits: --spin, --cq-wait, --timeout. */
+/* How a side waits: --spin, --cq-wait, --timeout, --progress. */
 struct waitcfg {
     uint32_t spin;
     int wait;                   /* enum wait_mode */
     int timeout_ms;
+    int app_progress;           /* --progress app: IWK_CTX_APP_PROGRESS, the app thread receives */
 };
 
 struct opts {
@@ -80,6 +85,7 @@ struct opts {
     const char *host;
     uint16_t port;
     int json, base_tcp, base_ucx;
+    int base_1qp;               /* --baseline 1qp: the bandwidth run on QP 0 alone first */
     int do_bw, do_lat;          /* --test bw|lat|both */
     const char *pcap;           /* record the client's connections */
 };
@@ -240,6 +246,88 @@ static int more_iters(const struct opts *o, uint64_t i, uint64_t t_start)
     return i < WARMUP + (uint64_t)o->iters;
 }
 
+/* ---- memory of idle QPs ------------------------------------------------------------------- */
+
+/* What the process holds: malloc'd octets in use (mallinfo2 uordblks, every arena) plus malloc's
+ * own mmap()ed blocks (hblkhd); resident set (/proc/self/statm); the kernel's TCP socket-buffer
+ * pages of the whole network namespace (/proc/net/sockstat "TCP: ... mem N"). */
+struct memsnap {
+    int64_t heap, rss, sock;
+};
+
+static int64_t sockstat_tcp_pages(void)
+{
+    FILE *f = fopen("/proc/net/sockstat", "r");
+    char line[256];
+    long long mem = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *m = strstr(line, " mem ");
+        if (strncmp(line, "TCP:", 4) == 0 && m != NULL)
+            mem = atoll(m + 5);
+    }
+    fclose(f);
+    return mem;
+}
+
+static void mem_snap(struct memsnap *m)
+{
+    struct mallinfo2 mi = mallinfo2();
+    long pg = sysconf(_SC_PAGESIZE);
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    m->heap = (int64_t)(mi.uordblks + mi.hblkhd);
+    m->rss = (int64_t)res * pg;
+    m->sock = sockstat_tcp_pages() * pg;
+}
+
+static struct memsnap mem_sub(struct memsnap a, struct memsnap b)
+{
+    return (struct memsnap){ a.heap - b.heap, a.rss - b.rss, a.sock - b.sock };
+}
+
+/* Kernel objects of one TCP socket (struct tcp_sock and its inode), from /proc/slabinfo's object
+ * sizes; 0 when it cannot be read. A fixed size, not a measurement. */
+static int64_t kernel_sock_obj_bytes(void)
+{
+    FILE *f = fopen("/proc/slabinfo", "r");
+    char line[512];
+    int64_t sum = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        char name[64];
+        long act = 0, num = 0, objsize = 0;
+        if (sscanf(line, "%63s %ld %ld %ld", name, &act, &num, &objsize) == 4 &&
+            (strcmp(name, "TCP") == 0 || strcmp(name, "sock_inode_cache") == 0))
+            sum += objsize;
+    }
+    fclose(f);
+    return sum;
+}
+
+/* Per idle QP: heap+mmap and RSS growth divided by the QPs created (both sides on loopback). */
+struct idle_mem {
+    int valid;
+    uint32_t nqps, sides;          /* QPs per side; sides counted (2 on loopback, 1 otherwise) */
+    double heap, rss, sock;        /* iwperf's QPs with their posted receives */
+    double connect_s;              /* connecting every QP took this long */
+    int min_valid;
+    double min_heap, min_rss, min_created; /* the probe: default attributes, nothing posted */
+    int64_t kobj;                  /* kernel objects of one TCP socket (slab sizes) */
+};
+
+/* Loopback: the server thread tells the client what its one-time setup took (buffers, MRs, CQ:
+ * not a QP's) and when it has accepted every QP. */
+static struct memsnap g_srv_setup;
+static atomic_uint g_srv_ready;
+
 /* ---- one side of an iwkit run ------------------------------------------------------------- */
 
 struct qstate {
@@ -251,6 +339,8 @@ struct qstate {
     uint64_t data_in;          /* data messages received (latency echoes) */
     uint64_t ctl_done;         /* signaled control messages completed */
     uint32_t acked, synced;
+    uint32_t want_ack;         /* cli_sync: the answer awaited */
+    uint64_t want_done;        /* cli_sync: the completion awaited */
     uint8_t closed;            /* server: the client said DONE on this QP */
 };
 
@@ -259,8 +349,10 @@ struct ep {
     struct iwk_context *ctx;
     struct iwk_pd *pd;
     struct iwk_cq *cq;
-    struct qstate q[MAX_QPS];
+    struct qstate *q;             /* nqp of them */
     uint32_t nqp;
+    uint32_t *qmap;               /* open addressing: hash of a QP's address -> index + 1 (0: empty) */
+    uint32_t qmap_mask;
     uint8_t *sbuf, *rbuf, *buf;   /* send source, receive target, remote access (Write target, Read source/sink) */
     uint64_t *atom;               /* server: the atomic counter; client: FetchAdd results */
     uint64_t len;
@@ -272,6 +364,7 @@ struct ep {
     enum mode mode;               /* server: what the client runs now */
     uint32_t cur_size;
     uint32_t done_qps;
+    struct memsnap idle;          /* server: growth from after its setup to every QP connected */
     char err[256];
 };
 
@@ -280,7 +373,7 @@ static int fail(struct ep *e, const char *what)
     struct iwk_qp_info qi;
     if (e->err[0] != '\0')
         return -1;
-    if (e->q[0].qp != NULL && iwk_qp_info(e->q[0].qp, &qi) == 0 && qi.reason[0] != '\0')
+    if (e->nqp > 0 && e->q[0].qp != NULL && iwk_qp_info(e->q[0].qp, &qi) == 0 && qi.reason[0] != '\0')
         snprintf(e->err, sizeof e->err, "%s: %s (%s)", e->name, what, qi.reason);
     else
         snprintf(e->err, sizeof e->err, "%s: %s", e->name, what);
@@ -296,15 +389,23 @@ static void *alloc_buf(uint64_t n)
     return p;
 }
 
-static int ep_setup(struct ep *e, uint64_t len, uint32_t rq, const struct waitcfg *wc, const char *pcap)
+/* Completions that can be waiting at once: every QP's outstanding work requests and receives
+ * (depth + control messages), at least CQ_DEPTH. */
+static uint32_t cq_depth(uint32_t nqps, uint32_t depth)
 {
-    struct iwk_context_attr ca = { .pcap_path = pcap };
+    uint64_t n = (uint64_t)nqps * (depth + 32u);
+    return n < CQ_DEPTH ? CQ_DEPTH : n > CQ_DEPTH_MAX ? CQ_DEPTH_MAX : (uint32_t)n;
+}
+
+static int ep_setup(struct ep *e, uint64_t len, uint32_t rq, uint32_t ncq, const struct waitcfg *wc, const char *pcap)
+{
+    struct iwk_context_attr ca = { .pcap_path = pcap, .flags = wc->app_progress ? IWK_CTX_APP_PROGRESS : 0u };
     const uint32_t rw = IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ;
     e->len = len < 8u ? 8u : len;
     e->rq = rq;
     e->wc = *wc;
     if (iwk_context_open(&ca, &e->ctx) != 0 || iwk_pd_alloc(e->ctx, &e->pd) != 0 ||
-        iwk_cq_create(e->ctx, CQ_DEPTH, &e->cq) != 0)
+        iwk_cq_create(e->ctx, ncq, &e->cq) != 0)
         return fail(e, "cannot create the context");
     e->sbuf = alloc_buf(e->len);
     e->rbuf = alloc_buf(e->len);
@@ -320,22 +421,43 @@ static int ep_setup(struct ep *e, uint64_t len, uint32_t rq, const struct waitcf
     return 0;
 }
 
+static uint32_t qp_hash(const struct iwk_qp *qp, uint32_t mask)
+{
+    uint64_t h = (uint64_t)(uintptr_t)qp * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 40) & mask;
+}
+
 static int ep_add_qps(struct ep *e, uint32_t n)
 {
     struct iwk_qp_attr qa = { .send_cq = e->cq, .recv_cq = e->cq, .max_send_wr = MAX_DEPTH + 8u,
                               .max_recv_wr = e->rq, .max_sge = 1 };
-    for (uint32_t i = 0; i < n; i++)
+    uint32_t cap = 4;
+    while (cap < 2u * n)
+        cap <<= 1;
+    e->q = calloc(n, sizeof *e->q);
+    e->qmap = calloc(cap, sizeof *e->qmap);
+    e->qmap_mask = cap - 1u;
+    if (e->q == NULL || e->qmap == NULL)
+        return fail(e, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
         if (iwk_qp_create(e->pd, &qa, &e->q[i].qp) != 0)
             return fail(e, "cannot create a queue pair");
-    e->nqp = n;
+        e->nqp = i + 1u;
+        uint32_t h = qp_hash(e->q[i].qp, e->qmap_mask);
+        while (e->qmap[h] != 0)
+            h = (h + 1u) & e->qmap_mask;
+        e->qmap[h] = i + 1u;
+    }
     return 0;
 }
 
 static void ep_teardown(struct ep *e)
 {
-    for (uint32_t i = 0; i < MAX_QPS; i++)
+    for (uint32_t i = 0; i < e->nqp; i++)
         if (e->q[i].qp != NULL)
             iwk_qp_destroy(e->q[i].qp);
+    free(e->q);
+    free(e->qmap);
     struct iwk_mr *mrs[] = { e->smr, e->rmr, e->bmr, e->amr };
     for (size_t i = 0; i < sizeof mrs / sizeof mrs[0]; i++)
         if (mrs[i] != NULL)
@@ -351,9 +473,11 @@ static void ep_teardown(struct ep *e)
 
 static uint32_t qp_index(const struct ep *e, const struct iwk_qp *qp)
 {
-    for (uint32_t i = 0; i < e->nqp; i++)
-        if (e->q[i].qp == qp)
-            return i;
+    if (e->qmap == NULL)
+        return 0;
+    for (uint32_t h = qp_hash(qp, e->qmap_mask); e->qmap[h] != 0; h = (h + 1u) & e->qmap_mask)
+        if (e->q[e->qmap[h] - 1u].qp == qp)
+            return e->qmap[h] - 1u;
     return 0;
 }
 
@@ -460,6 +584,10 @@ static int cq_block(struct ep *e, struct waiter *w)
         w->armed = 0;
         return cq_sleep(e);
     }
+    if (e->wc.app_progress) { /* no completion channel: poll is where receiving happens */
+        sched_yield();
+        return 0;
+    }
     if (e->wc.wait == WAIT_EVENT || t - w->t0 > IDLE_NS) {
         iwk_cq_req_notify(e->cq, 0); /* then poll once more before sleeping: no lost wake-up */
         w->armed = 1;
@@ -518,7 +646,9 @@ static int take_recv(struct ep *e, const struct iwk_wc *wc, uint32_t qi, enum cm
 }
 
 /* Waits until byte *p is a or b: a bounded spin, then sched_yield() between looks (the
- * progress thread that places the data needs a core too). Returns the value, -1 on timeout. */
+ * progress thread that places the data needs a core too). With --progress app this thread
+ * receives itself: iwk_cq_progress without waiting while it spins, then waiting in it (block)
+ * or yielding between tries (poll). Returns the value, -1 on timeout. */
 static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, uint8_t b)
 {
     uint64_t t0 = 0;
@@ -528,11 +658,20 @@ static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, u
             atomic_thread_fence(memory_order_acquire);
             return x;
         }
+        int app = e->wc.app_progress;
         if (k < e->wc.spin) {
-            cpu_relax();
+            if (app)
+                (void)iwk_cq_progress(e->cq, 0);
+            else
+                cpu_relax();
             continue;
         }
-        sched_yield();
+        if (app && e->wc.wait == WAIT_BLOCK)
+            (void)iwk_cq_progress(e->cq, 100);
+        else if (app)
+            (void)iwk_cq_progress(e->cq, 0);
+        if (!app || e->wc.wait != WAIT_BLOCK)
+            sched_yield();
         if ((k & 255u) == 0) {
             if (t0 == 0)
                 t0 = now_ns();
@@ -664,7 +803,19 @@ static int serve(struct ep *s, struct iwk_listener *l, const struct waitcfg *wc)
     s->wc = *wc;
     if (srv_get(s, l, &req, &s->par) != 0)
         return -1;
-    if (ep_setup(s, max_size(s->par.sizes, s->par.nsizes), SRV_RQ, wc, NULL) != 0 || ep_add_qps(s, s->par.nqps) != 0)
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)s->par.nqps + FD_SPARE) {
+        iwk_reject(req, "iwperf: too many QPs", 20);
+        return fail(s, "the client wants more QPs than the file descriptor limit allows (ulimit -n)");
+    }
+    struct memsnap m0, m1, m2;
+    mem_snap(&m0);
+    if (ep_setup(s, max_size(s->par.sizes, s->par.nsizes), SRV_RQ, cq_depth(s->par.nqps, s->par.depth), wc, NULL) != 0)
+        return -1;
+    mem_snap(&m1);
+    g_srv_setup = mem_sub(m1, m0);
+    if (ep_add_qps(s, s->par.nqps) != 0)
         return -1;
     s->peer = (struct peer){ .buf_addr = (uintptr_t)s->buf, .buf_rkey = s->bmr->rkey,
                              .atom_addr = (uintptr_t)s->atom, .atom_rkey = s->amr->rkey, .rq = SRV_RQ };
@@ -677,6 +828,9 @@ static int serve(struct ep *s, struct iwk_listener *l, const struct waitcfg *wc)
         if (srv_accept(s, req, &p) != 0)
             return -1;
     }
+    mem_snap(&m2);
+    s->idle = mem_sub(m2, m1);
+    atomic_store_explicit(&g_srv_ready, 1u, memory_order_release);
     /* the client's buffer: echo target of write latency, write_imm latency */
     s->peer = (struct peer){ .buf_addr = s->par.buf_addr, .buf_rkey = s->par.buf_rkey, .rq = CLI_RQ };
     while (s->done_qps < s->nqp)
@@ -739,18 +893,16 @@ static int cli_phase(struct ep *c, enum mode m, uint32_t idx)
 
 /* A signaled control message on every QP, answered by the server: everything sent before it has
  * arrived and been handled, and every earlier completion is in the CQ. */
-static int cli_sync(struct ep *c)
+static int cli_sync(struct ep *c, uint32_t nq)
 {
-    uint32_t want_ack[MAX_QPS];
-    uint64_t want_done[MAX_QPS];
-    for (uint32_t i = 0; i < c->nqp; i++) {
-        want_ack[i] = c->q[i].synced + 1u;
-        want_done[i] = c->q[i].ctl_done + 1u;
+    for (uint32_t i = 0; i < nq; i++) {
+        c->q[i].want_ack = c->q[i].synced + 1u;
+        c->q[i].want_done = c->q[i].ctl_done + 1u;
         if (send_ctl(c, i, CMD_SYNC, 0, 1) != 0)
             return -1;
     }
-    for (uint32_t i = 0; i < c->nqp; i++)
-        while (c->q[i].synced < want_ack[i] || c->q[i].ctl_done < want_done[i])
+    for (uint32_t i = 0; i < nq; i++)
+        while (c->q[i].synced < c->q[i].want_ack || c->q[i].ctl_done < c->q[i].want_done)
             if (pump_cq(c, 1, cli_handle) < 0)
                 return -1;
     return 0;
@@ -778,11 +930,12 @@ struct bw_result {
     double secs;
 };
 
-/* Keeps depth work requests outstanding on every QP for --iters each or --duration, then syncs. */
-static int bw_run(struct ep *c, const struct opts *o, uint32_t idx, struct bw_result *r)
+/* Keeps depth work requests outstanding on each of the first nq QPs for --iters each or
+ * --duration, then syncs them. */
+static int bw_run(struct ep *c, const struct opts *o, uint32_t idx, uint32_t nq, struct bw_result *r)
 {
     uint32_t size = o->sizes[idx];
-    for (uint32_t i = 0; i < c->nqp; i++)
+    for (uint32_t i = 0; i < nq; i++)
         c->q[i].posted = c->q[i].done = 0;
     if (cli_phase(c, MODE_BW, idx) != 0)
         return -1;
@@ -791,7 +944,7 @@ static int bw_run(struct ep *c, const struct opts *o, uint32_t idx, struct bw_re
     uint64_t t0 = now_ns(), dur = (uint64_t)(o->duration * 1e9);
     for (;;) {
         int posted = 0, all_done = 1;
-        for (uint32_t i = 0; i < c->nqp; i++) {
+        for (uint32_t i = 0; i < nq; i++) {
             while (can_post(c, o, i, limit)) {
                 uint64_t seq = c->q[i].posted;
                 if (post_op(c, o->op, i, size, seq, seq % k == k - 1u || seq + 1u == limit) != 0)
@@ -806,11 +959,11 @@ static int bw_run(struct ep *c, const struct opts *o, uint32_t idx, struct bw_re
         if (pump_cq(c, posted == 0, cli_handle) < 0)
             return -1;
     }
-    if (cli_sync(c) != 0)
+    if (cli_sync(c, nq) != 0)
         return -1;
     r->secs = (double)(now_ns() - t0) / 1e9;
     r->msgs = 0;
-    for (uint32_t i = 0; i < c->nqp; i++)
+    for (uint32_t i = 0; i < nq; i++)
         r->msgs += c->q[i].posted;
     return 0;
 }
@@ -948,6 +1101,8 @@ static int cli_finish(struct ep *c)
 struct result {
     uint32_t size;
     double gbps, rate, p50, p99;
+    int qp1_ok;
+    double qp1_gbps;            /* --baseline 1qp: the same size on QP 0 alone, same connections */
     int tcp_ok;
     double tcp_gbps, tcp_rate, tcp_p50, tcp_p99;
     int ucx_ok;
@@ -956,15 +1111,23 @@ struct result {
 
 static int iwk_measure(struct ep *c, const struct opts *o, uint32_t idx, struct result *r)
 {
-    struct bw_result bw = { 0, 0.0 };
+    struct bw_result bw = { 0, 0.0 }, bw1 = { 0, 0.0 };
     struct samples s = { 0 };
-    int rc = o->do_bw ? bw_run(c, o, idx, &bw) : 0;
+    int rc = 0;
+    if (o->do_bw && o->base_1qp && c->nqp > 1) {
+        rc = bw_run(c, o, idx, 1, &bw1);
+        r->qp1_ok = rc == 0 && bw1.secs > 0.0;
+    }
+    if (rc == 0 && o->do_bw)
+        rc = bw_run(c, o, idx, c->nqp, &bw);
     if (rc == 0 && o->do_lat)
         rc = lat_run(c, o, idx, &s);
     if (rc == 0 && o->do_bw) {
         uint32_t unit = o->op == OP_ATOMIC ? 8u : o->sizes[idx];
         r->rate = bw.secs > 0.0 ? (double)bw.msgs / bw.secs : 0.0;
         r->gbps = r->rate * unit * 8.0 / 1e9;
+        if (r->qp1_ok)
+            r->qp1_gbps = (double)bw1.msgs / bw1.secs * unit * 8.0 / 1e9;
     }
     if (rc == 0 && o->do_lat) {
         r->p50 = percentile_us(&s, 50);
@@ -1418,7 +1581,7 @@ static const char *lat_kind(enum op op)
     return op == OP_READ || op == OP_ATOMIC ? "completion" : "half_rtt";
 }
 
-static void print_json(const struct opts *o, const struct result *r)
+static void print_json(const struct opts *o, const struct result *r, const struct idle_mem *im)
 {
     printf("{\"op\": \"%s\", \"size\": %" PRIu32 ", \"qps\": %" PRIu32 ", \"depth\": %" PRIu32
            ", \"crc\": %s, \"markers\": %s, \"lat_kind\": \"%s\"",
@@ -1437,6 +1600,19 @@ static void print_json(const struct opts *o, const struct result *r)
         json_num("tcp_lat_p99_us", r->tcp_p99, r->tcp_ok && l);
         json_num("ratio_goodput", r->gbps / r->tcp_gbps, r->tcp_ok && b && r->tcp_gbps > 0.0);
         json_num("ratio_lat", r->p50 / r->tcp_p50, r->tcp_ok && l && r->tcp_p50 > 0.0);
+    }
+    if (o->base_1qp) {
+        json_num("qp1_goodput_gbps", r->qp1_gbps, r->qp1_ok && b);
+        json_num("ratio_qps", r->gbps / r->qp1_gbps, r->qp1_ok && b && r->qp1_gbps > 0.0);
+    }
+    if (o->qps > 1 && im != NULL) {
+        json_num("idle_qp_bytes", im->heap, im->valid);
+        json_num("idle_qp_rss_bytes", im->rss, im->valid);
+        json_num("idle_qp_sock_bytes", im->sock, im->valid);
+        json_num("idle_qp_min_bytes", im->min_heap, im->min_valid);
+        json_num("idle_qp_min_rss_bytes", im->min_rss, im->min_valid);
+        json_num("kernel_sock_obj_bytes", (double)im->kobj, im->kobj > 0);
+        json_num("connect_s", im->connect_s, im->valid);
     }
     if (r->ucx_ok) {
         json_num("ucx_goodput_gbps", r->ucx_gbps, b);
@@ -1460,6 +1636,8 @@ static void print_header(const struct opts *o)
         printf(" | %10s %9s %7s %7s", "TCP Gbit/s", "TCP p50", "x gput", "x lat");
     if (o->base_ucx)
         printf(" | %10s %9s", "UCX Gbit/s", "UCX p50");
+    if (o->base_1qp)
+        printf(" | %10s %7s", "1QP Gbit/s", "x 1QP");
     printf("\n");
 }
 
@@ -1486,6 +1664,10 @@ static void print_row(const struct opts *o, const struct result *r)
         printf(" |");
         cell(10, 3, r->ucx_gbps, u && b); cell(9, 2, r->ucx_p50, u && l);
     }
+    if (o->base_1qp) {
+        printf(" |");
+        cell(10, 3, r->qp1_gbps, r->qp1_ok && b); cell(7, 2, r->gbps / r->qp1_gbps, r->qp1_ok && b);
+    }
     printf("\n");
     fflush(stdout);
 }
@@ -1498,7 +1680,7 @@ static void usage(void)
             "usage: iwperf --loopback | --server [--port P] | --client HOST [--port P]\n"
             "  [--op write|read|send|atomic|write_imm] [--size N[k|M] | --sweep | --sizes a,b,...]\n"
             "  [--iters N | --duration SECONDS] [--depth D] [--qps N] [--crc on|off] [--markers on|off]\n"
-            "  [--baseline tcp|ucx|tcp,ucx] [--spin N] [--cq-wait block|poll|event]\n  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
+            "  [--baseline tcp|ucx|1qp|tcp,ucx,1qp] [--spin N] [--cq-wait block|poll|event]\n  [--progress thread|app]  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
 }
 
 static int parse_size(const char *s, uint32_t *out)
@@ -1562,6 +1744,8 @@ static int parse_baseline(const char *s, struct opts *o)
         o->base_tcp = ok = 1;
     if (strstr(s, "ucx") != NULL)
         o->base_ucx = ok = 1;
+    if (strstr(s, "1qp") != NULL)
+        o->base_1qp = ok = 1;
     return ok ? 0 : -1;
 }
 
@@ -1599,6 +1783,9 @@ static int parse_opt(int c, const char *arg, struct opts *o)
         o->do_lat = strcmp(arg, "bw") != 0;
         return strcmp(arg, "bw") == 0 || strcmp(arg, "lat") == 0 || strcmp(arg, "both") == 0 ? 0 : -1;
     case 'W': return parse_wait(arg, &o->wc.wait);
+    case 'G':
+        o->wc.app_progress = strcmp(arg, "app") == 0;
+        return o->wc.app_progress || strcmp(arg, "thread") == 0 ? 0 : -1;
     default: return -1;
     }
 }
@@ -1616,7 +1803,8 @@ static int parse(int argc, char **argv, struct opts *o)
         { "baseline", required_argument, NULL, 'b' }, { "spin", required_argument, NULL, 'y' },
         { "cq-wait", required_argument, NULL, 'W' }, { "pcap", required_argument, NULL, 'P' },
         { "timeout", required_argument, NULL, 'T' }, { "test", required_argument, NULL, 'X' },
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+        { "progress", required_argument, NULL, 'G' }, { 0, 0, 0, 0 } };
     *o = (struct opts){ .op = OP_WRITE, .sizes = { 65536 }, .nsizes = 1, .iters = DEFAULT_ITERS,
                         .depth = DEFAULT_DEPTH, .qps = 1, .crc = 1, .port = 7175, .do_bw = 1, .do_lat = 1,
                         .wc = { .spin = DEFAULT_SPIN, .timeout_ms = DEFAULT_TIMEOUT_MS } };
@@ -1626,6 +1814,8 @@ static int parse(int argc, char **argv, struct opts *o)
             return -1;
     if (optind != argc || o->server + o->client + o->loopback != 1)
         return -1;
+    if (o->wc.app_progress && o->wc.wait == WAIT_EVENT)
+        return -1; /* the completion channel needs the progress thread */
     if (o->op == OP_ATOMIC) { /* atomics are 8 octets whatever the size list */
         o->sizes[0] = 8;
         o->nsizes = 1;
@@ -1649,8 +1839,25 @@ static void *server_thread(void *p)
     return NULL;
 }
 
-static int measure_all(struct ep *c, const struct opts *o)
+static void print_idle(const struct opts *o, const struct idle_mem *im)
 {
+    if (o->json || o->qps < 2 || !im->valid)
+        return;
+    printf("idle QPs: %" PRIu32 " connected in %.2f s; per QP (%s, %u posted receives): heap+mmap %.0f B, RSS %.0f B"
+           "; TCP socket buffers %.0f B\n",
+           im->nqps, im->connect_s, im->sides == 2 ? "average of client and server side" : "client side",
+           im->sides == 2 ? (CLI_RQ + SRV_RQ) / 2u : CLI_RQ, im->heap, im->rss, im->sock);
+    if (im->min_valid)
+        printf("idle QPs, minimal (default attributes, nothing posted): heap+mmap %.0f B (%.0f B created, not "
+               "connected), RSS %.0f B per QP\n", im->min_heap, im->min_created, im->min_rss);
+    if (im->kobj > 0)
+        printf("kernel objects of a TCP socket (slab sizes, not counted above): %" PRId64 " B\n", im->kobj);
+    fflush(stdout);
+}
+
+static int measure_all(struct ep *c, const struct opts *o, const struct idle_mem *im)
+{
+    print_idle(o, im);
     if (!o->json)
         print_header(o);
     for (uint32_t i = 0; i < o->nsizes; i++) {
@@ -1662,23 +1869,57 @@ static int measure_all(struct ep *c, const struct opts *o)
         if (o->base_ucx && ucx_measure(o, r.size, &r) != 0)
             fprintf(stderr, "iwperf: UCX baseline failed at %" PRIu32 " B\n", r.size);
         if (o->json)
-            print_json(o, &r);
+            print_json(o, &r, im);
         else
             print_row(o, &r);
     }
     return 0;
 }
 
-static int run_client(const struct opts *o, const char *host, uint16_t port)
+/* Loopback: waits until the server thread has accepted every QP. */
+static int wait_server_ready(const struct opts *o)
+{
+    uint64_t t0 = now_ns();
+    while (atomic_load_explicit(&g_srv_ready, memory_order_acquire) == 0) {
+        if (now_ns() - t0 > (uint64_t)o->wc.timeout_ms * 1000000u)
+            return -1;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int run_client(const struct opts *o, const char *host, uint16_t port, struct idle_mem *im)
 {
     struct ep c = { .name = "client" };
-    int rc = ep_setup(&c, max_size(o->sizes, o->nsizes), CLI_RQ, &o->wc, o->pcap);
+    struct memsnap m0, m1;
+    int rc = ep_setup(&c, max_size(o->sizes, o->nsizes), CLI_RQ, cq_depth(o->qps, o->depth), &o->wc, o->pcap);
+    mem_snap(&m0);
+    uint64_t t0 = now_ns();
     if (rc == 0)
         rc = ep_add_qps(&c, o->qps);
     if (rc == 0)
         rc = cli_connect(&c, o, host, port);
+    if (rc == 0 && o->loopback && wait_server_ready(o) != 0)
+        rc = fail(&c, "the server did not accept every QP");
+    if (rc == 0) {
+        /* every QP connected on both sides, nothing sent yet: growth per QP side, without the
+         * server's one-time setup (buffers, MRs, CQ) that happened meanwhile on loopback */
+        mem_snap(&m1);
+        struct memsnap d = mem_sub(m1, m0);
+        if (o->loopback)
+            d = mem_sub(d, g_srv_setup);
+        im->nqps = o->qps;
+        im->sides = o->loopback ? 2u : 1u;
+        im->heap = (double)d.heap / (im->sides * o->qps);
+        im->rss = (double)d.rss / (im->sides * o->qps);
+        im->sock = (double)d.sock / (im->sides * o->qps);
+        im->connect_s = (double)(now_ns() - t0) / 1e9;
+        im->kobj = kernel_sock_obj_bytes();
+        im->valid = 1;
+    }
     if (rc == 0)
-        rc = measure_all(&c, o);
+        rc = measure_all(&c, o, im);
     if (rc == 0)
         rc = cli_finish(&c);
     if (c.err[0] != '\0')
@@ -1699,6 +1940,9 @@ static int run_server(const struct opts *o, struct iwk_context *lctx)
     fflush(stdout);
     struct ep s = { .name = "server" };
     rc = serve(&s, l, &o->wc);
+    if (rc == 0 && s.nqp > 1)
+        printf("iwperf server: idle QPs: per QP (server side, %u posted receives): heap+mmap %.0f B, RSS %.0f B\n",
+               SRV_RQ, (double)s.idle.heap / s.nqp, (double)s.idle.rss / s.nqp);
     if (rc == 0)
         printf("iwperf server: client done (op %s, %u QP(s), %u size(s))\n", op_names[s.par.op % OP_COUNT],
                s.par.nqps, s.par.nsizes);
@@ -1709,8 +1953,107 @@ static int run_server(const struct opts *o, struct iwk_context *lctx)
     return rc;
 }
 
+/* ---- the minimal idle QP: default attributes, nothing posted, connected over loopback -------- */
+
+struct probe {
+    struct iwk_context *ctx[2];   /* 0: initiators, 1: responders */
+    struct iwk_pd *pd[2];
+    struct iwk_cq *cq[2];
+    struct iwk_qp **qp[2];
+    uint32_t n;
+    struct iwk_listener *l;
+    int timeout_ms;
+    int rc;
+};
+
+static void *probe_server(void *arg)
+{
+    struct probe *p = arg;
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct iwk_conn_request *req = NULL;
+        struct iwk_conn_param cp;
+        if (iwk_get_request(p->l, p->timeout_ms, &req) != 0) {
+            p->rc = -1;
+            return NULL;
+        }
+        iwk_conn_param_profile(&cp, "rfc");
+        cp.rtr = 0;
+        cp.crc = IWK_CRC_REQUIRED;
+        if (iwk_accept(req, p->qp[1][i], &cp) != 0) {
+            p->rc = -1;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* n QP pairs with the runtime's default attributes (128 send and receive slots, 8 SGEs), nothing
+ * posted: heap+mmap and RSS growth per QP (both sides), created and then connected. */
+static int idle_probe(const struct opts *o, uint32_t n, struct idle_mem *im)
+{
+    struct probe p = { .n = n, .timeout_ms = o->wc.timeout_ms };
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        p.qp[k] = calloc(n, sizeof *p.qp[k]);
+        if (p.qp[k] == NULL || iwk_context_open(NULL, &p.ctx[k]) != 0 || iwk_pd_alloc(p.ctx[k], &p.pd[k]) != 0 ||
+            iwk_cq_create(p.ctx[k], 256, &p.cq[k]) != 0)
+            rc = -1;
+    }
+    if (rc == 0 && iwk_listen(p.ctx[1], "127.0.0.1", 0, 128, &p.l) != 0)
+        rc = -1;
+    struct memsnap m0, m1, m2;
+    mem_snap(&m0);
+    for (int k = 0; k < 2 && rc == 0; k++)
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            struct iwk_qp_attr qa = { .send_cq = p.cq[k], .recv_cq = p.cq[k] };
+            rc = iwk_qp_create(p.pd[k], &qa, &p.qp[k][i]);
+        }
+    mem_snap(&m1);
+    pthread_t th;
+    int started = rc == 0 && pthread_create(&th, NULL, probe_server, &p) == 0;
+    rc = started ? 0 : -1;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        struct iwk_conn_param cp;
+        iwk_conn_param_profile(&cp, "rfc");
+        cp.rtr = 0;
+        cp.crc = IWK_CRC_REQUIRED;
+        rc = iwk_connect(p.qp[0][i], "127.0.0.1", iwk_listener_port(p.l), &cp);
+    }
+    if (rc != 0 && p.l != NULL)
+        shutdown(iwk_listener_fd(p.l), SHUT_RDWR); /* a server still waiting gives up */
+    if (started)
+        pthread_join(th, NULL);
+    mem_snap(&m2);
+    if (rc == 0 && p.rc == 0) {
+        im->min_created = (double)mem_sub(m1, m0).heap / (2.0 * n);
+        im->min_heap = (double)mem_sub(m2, m0).heap / (2.0 * n);
+        im->min_rss = (double)mem_sub(m2, m0).rss / (2.0 * n);
+        im->min_valid = 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        for (uint32_t i = 0; p.qp[k] != NULL && i < n; i++)
+            if (p.qp[k][i] != NULL)
+                iwk_qp_destroy(p.qp[k][i]);
+        free(p.qp[k]);
+        if (p.cq[k] != NULL)
+            iwk_cq_destroy(p.cq[k]);
+        if (p.pd[k] != NULL)
+            iwk_pd_free(p.pd[k]);
+    }
+    iwk_listener_close(p.l);
+    for (int k = 0; k < 2; k++)
+        if (p.ctx[k] != NULL)
+            iwk_context_close(p.ctx[k]);
+    if (rc != 0 || p.rc != 0)
+        fprintf(stderr, "iwperf: the minimal idle QP probe failed (its numbers are null)\n");
+    return 0;
+}
+
 static int run_loopback(const struct opts *o, struct iwk_context *lctx)
 {
+    struct idle_mem im = { 0 };
+    if (o->qps > 1)
+        idle_probe(o, o->qps, &im);
     struct iwk_listener *l = NULL;
     if (iwk_listen(lctx, "127.0.0.1", 0, 8, &l) != 0) {
         fprintf(stderr, "iwperf: cannot listen on loopback\n");
@@ -1723,7 +2066,7 @@ static int run_loopback(const struct opts *o, struct iwk_context *lctx)
         iwk_listener_close(l);
         return -1;
     }
-    int rc = run_client(o, "127.0.0.1", iwk_listener_port(l));
+    int rc = run_client(o, "127.0.0.1", iwk_listener_port(l), &im);
     if (rc != 0)
         iwk_listener_close(l); /* a server still waiting for a request gives up */
     pthread_join(th, NULL);
@@ -1736,6 +2079,28 @@ static int run_loopback(const struct opts *o, struct iwk_context *lctx)
 }
 
 int iwperf_perftest_main(int argc, char **argv); /* perftest.c: --perftest */
+
+/* Each QP is a TCP connection: an fd on each side, two per QP on loopback. The soft limit goes up
+ * to the hard one; too few left is an error before anything starts. */
+static int raise_nofile(const struct opts *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t need = (uint64_t)o->qps * (o->loopback ? 2u : 1u) + FD_SPARE;
+    if (o->server || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return 0;
+    fprintf(stderr, "iwperf: --qps %" PRIu32 " needs about %" PRIu64 " file descriptors (one per QP and side%s), but "
+            "the limit is %llu (hard limit %llu): raise it (ulimit -n) or use fewer QPs\n", o->qps, need,
+            o->loopback ? ", both sides in this process" : "", (unsigned long long)rl.rlim_cur,
+            (unsigned long long)rl.rlim_max);
+    return -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -1758,8 +2123,11 @@ int main(int argc, char **argv)
     if ((o.base_tcp || o.base_ucx) && o.client)
         fprintf(stderr, "iwperf: note: the baselines run on loopback in this process, not to %s\n", o.host);
     int rc;
+    if (raise_nofile(&o) != 0)
+        return 1;
     if (o.client) {
-        rc = run_client(&o, o.host, o.port);
+        struct idle_mem im = { 0 };
+        rc = run_client(&o, o.host, o.port, &im);
     } else {
         struct iwk_context *lctx = NULL;
         if (iwk_context_open(NULL, &lctx) != 0)
