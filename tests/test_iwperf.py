@@ -10,6 +10,7 @@ usage: test_iwperf.py IWPERF
 3. Several QPs, a size list and --duration (credits, every-k-th signaling, the sync at the end).
 4. --server and --client as two processes.
 5. The other ways of waiting: --cq-wait poll and --cq-wait event (the completion channel).
+6. 64 QPs with --baseline 1qp: idle_qp_bytes, idle_qp_min_bytes, qp1_goodput_gbps and ratio_qps.
 """
 import json
 import re
@@ -18,6 +19,7 @@ import sys
 
 KEYS = ["op", "size", "goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us"]
 TCP_KEYS = ["tcp_goodput_gbps", "tcp_lat_p50_us", "ratio_goodput", "ratio_lat"]
+QPS_KEYS = ["qp1_goodput_gbps", "ratio_qps", "idle_qp_bytes", "idle_qp_min_bytes"]
 COMMON = ["--json"]
 FAILS = []
 
@@ -87,6 +89,15 @@ def main():
         for r in rows:
             check_row(r, "send", r.get("size"), KEYS, what)
         print("ok:", what, flush=True)
+
+    what = "64 QPs, --baseline 1qp, idle QP memory"
+    rows = run(iwperf, ["--loopback", "--op", "write", "--size", "4096", "--qps", "64", "--depth", "8",
+                        "--iters", "50", "--baseline", "1qp"], what)
+    check(len(rows) == 1, "%s: %d rows" % (what, len(rows)))
+    for r in rows:
+        check_row(r, "write", 4096, KEYS + QPS_KEYS, what)
+        check(r.get("qps") == 64, "%s: qps %r" % (what, r.get("qps")))
+    print("ok:", what, {k: rows[0].get(k) for k in QPS_KEYS} if rows else "", flush=True)
 
     what = "two processes"
     srv = subprocess.Popen([iwperf, "--server", "--port", "0"], stdout=subprocess.PIPE,
