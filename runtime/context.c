@@ -116,6 +116,11 @@ int iwk_context_open(const struct iwk_context_attr *attr, struct iwk_context **o
         rc = -errno;
         goto fail;
     }
+    ctx->app_progress = attr != NULL && (attr->flags & IWK_CTX_APP_PROGRESS) != 0;
+    if (attr != NULL && (attr->flags & ~(uint32_t)IWK_CTX_APP_PROGRESS) != 0) {
+        rc = -EINVAL;
+        goto fail;
+    }
     if (attr != NULL && attr->pcap_path != NULL) {
         rc = iwk_pcap_open(attr->pcap_path, &ctx->pcap);
         if (rc != 0)
@@ -417,7 +422,7 @@ void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited)
     }
 }
 
-int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc)
+static int cq_take(struct iwk_cq *cq, int n, struct iwk_wc *wc)
 {
     int k = 0;
     pthread_mutex_lock(&cq->lock);
@@ -431,14 +436,29 @@ int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc)
     return overflow ? -EOVERFLOW : k;
 }
 
+int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc)
+{
+    int k = cq_take(cq, n, wc);
+    if (k == 0 && cq->ctx->app_progress && iwk_cq_progress(cq, 0) > 0)
+        k = cq_take(cq, n, wc);
+    return k;
+}
+
 static int cq_wait_cond(struct iwk_cq *cq, int timeout_ms);
 
 void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp)
 {
     pthread_mutex_lock(&cq->lock);
-    if (cq->nqps < IWK_CQ_MAX_DRIVE)
+    if (cq->nqps < IWK_CQ_MAX_DRIVE) {
         cq->qps[cq->nqps++] = qp;
+        qp->app_rx |= cq->ctx->app_progress; /* before iwk_qp_start: its socket is not watched yet */
+    }
     pthread_mutex_unlock(&cq->lock);
+}
+
+uint32_t iwk_qp_rx_events(const struct iwk_qp *qp)
+{
+    return qp->app_rx ? (uint32_t)EPOLLRDHUP : (uint32_t)(EPOLLIN | EPOLLRDHUP);
 }
 
 void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp)
@@ -466,22 +486,18 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One round of waiting in the caller's thread: poll the sockets of the CQ's queue pairs and its
- * wake-up fd; receive on the sockets that are readable. 1 when something happened, 0 on timeout. */
-static int cq_drive(struct iwk_cq *cq, int wait_ms)
+/* The CQ's queue pairs whose sockets the caller's thread may read now; each gets app_driving
+ * (the progress thread leaves its socket to us) and the CQ `driving` (iwk_cq_detach waits, so
+ * the QPs stay alive). Returns how many; with `waiter` the caller will also wait on wake_fd. */
+static uint32_t drive_begin(struct iwk_cq *cq, struct iwk_qp **q, int waiter)
 {
-    struct pollfd pfd[IWK_CQ_MAX_DRIVE + 1];
-    struct iwk_qp *q[IWK_CQ_MAX_DRIVE], *all[IWK_CQ_MAX_DRIVE];
+    struct iwk_qp *all[IWK_CQ_MAX_DRIVE];
     uint32_t n = 0;
     pthread_mutex_lock(&cq->lock);
-    if (cq->count > 0 || cq->overflow > 0) { /* checked with waiters++ under one lock: no lost wake-up */
-        pthread_mutex_unlock(&cq->lock);
-        return 1;
-    }
     uint32_t nall = cq->nqps;
     memcpy(all, cq->qps, nall * sizeof *all);
-    cq->waiters++;
-    cq->driving++; /* iwk_cq_detach waits for it: the QPs in all[] stay alive */
+    cq->waiters += waiter ? 1u : 0u;
+    cq->driving++;
     pthread_mutex_unlock(&cq->lock);
     /* qp->lock only without cq->lock: completions are pushed with qp->lock held (iwk_qp_reap ->
      * iwk_cq_push takes cq->lock), so cq->lock then qp->lock would deadlock against that */
@@ -489,27 +505,23 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms)
         struct iwk_qp *qp = all[i];
         pthread_mutex_lock(&qp->lock);
         if (qp->fd >= 0 && qp->watched && !qp->rx_closed) {
-            pfd[n] = (struct pollfd){ .fd = qp->fd, .events = POLLIN | POLLRDHUP };
             q[n++] = qp;
             __atomic_add_fetch(&qp->app_driving, 1, __ATOMIC_SEQ_CST);
         }
         pthread_mutex_unlock(&qp->lock);
     }
-    pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
-    int r = poll(pfd, n + 1, wait_ms);
-    pthread_mutex_lock(&cq->lock);
-    cq->waiters--; /* completions this thread pushes itself need no wake-up */
-    pthread_mutex_unlock(&cq->lock);
-    if (r > 0 && pfd[n].revents) {
-        uint64_t v;
-        if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
-    }
+    return n;
+}
+
+/* Receives on q[i] where `ready` says so (NULL: on all), hands each socket back to the progress
+ * thread and reads what it left to us meanwhile (its kick). */
+static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, const struct pollfd *ready)
+{
     for (uint32_t i = 0; i < n; i++) {
-        if (r > 0 && (pfd[i].revents & (POLLERR | POLLHUP | POLLRDHUP)))
+        if (ready != NULL && (ready[i].revents & (POLLERR | POLLHUP | POLLRDHUP)))
             __atomic_store_n(&q[i]->rx_hup, 1, __ATOMIC_SEQ_CST);
-        if (r > 0 && pfd[i].revents)
+        if (ready == NULL || ready[i].revents)
             iwk_qp_rx_drive(q[i]);
-        /* hand the socket back to the progress thread; read what it left to us meanwhile */
         __atomic_sub_fetch(&q[i]->app_driving, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&q[i]->rx_kick, __ATOMIC_SEQ_CST))
             iwk_qp_rx_drive(q[i]);
@@ -518,7 +530,62 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms)
     cq->driving--;
     pthread_cond_broadcast(&cq->cond);
     pthread_mutex_unlock(&cq->lock);
+}
+
+/* One round of waiting in the caller's thread: poll the sockets of the CQ's queue pairs and its
+ * wake-up fd; receive on the sockets that are readable. 1 when something happened, 0 on timeout. */
+static int cq_drive(struct iwk_cq *cq, int wait_ms)
+{
+    struct pollfd pfd[IWK_CQ_MAX_DRIVE + 1];
+    struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
+    pthread_mutex_lock(&cq->lock);
+    int ready = cq->count > 0 || cq->overflow > 0; /* checked with waiters++ under one lock: no lost wake-up */
+    pthread_mutex_unlock(&cq->lock);
+    if (ready)
+        return 1;
+    uint32_t n = drive_begin(cq, q, 1);
+    for (uint32_t i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = q[i]->fd, .events = POLLIN | POLLRDHUP };
+    pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
+    pthread_mutex_lock(&cq->lock);
+    int r = cq->count > 0 || cq->overflow > 0 ? 1 : -2; /* pushed before we counted as a waiter */
+    pthread_mutex_unlock(&cq->lock);
+    if (r == -2)
+        r = poll(pfd, n + 1, wait_ms);
+    else
+        for (uint32_t i = 0; i <= n; i++)
+            pfd[i].revents = 0;
+    pthread_mutex_lock(&cq->lock);
+    cq->waiters--; /* completions this thread pushes itself need no wake-up */
+    pthread_mutex_unlock(&cq->lock);
+    if (r > 0 && pfd[n].revents) {
+        uint64_t v;
+        if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
+    }
+    if (r <= 0)
+        for (uint32_t i = 0; i < n; i++)
+            pfd[i].revents = 0;
+    drive_end(cq, q, n, pfd);
     return r > 0 || (r < 0 && errno == EINTR);
+}
+
+int iwk_cq_progress(struct iwk_cq *cq, int timeout_ms)
+{
+    if (timeout_ms == 0) { /* no poll(): try every socket once */
+        struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
+        uint32_t n = drive_begin(cq, q, 0);
+        drive_end(cq, q, n, NULL);
+    }
+    int64_t end = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
+    while (timeout_ms != 0) {
+        int64_t left = end - mono_ms();
+        if (left <= 0 || cq_drive(cq, left > 1000 ? 1000 : (int)left) > 0)
+            break; /* cq_drive: 1 when data or a completion came (or was there) */
+    }
+    pthread_mutex_lock(&cq->lock);
+    int k = (int)cq->count;
+    pthread_mutex_unlock(&cq->lock);
+    return k;
 }
 
 int iwk_cq_wait(struct iwk_cq *cq, int timeout_ms)
@@ -574,6 +641,8 @@ int iwk_cq_fd(const struct iwk_cq *cq)
 
 int iwk_cq_req_notify(struct iwk_cq *cq, int solicited_only)
 {
+    if (cq->ctx->app_progress)
+        return -EOPNOTSUPP; /* nobody would receive while the application sleeps on the fd */
     pthread_mutex_lock(&cq->lock);
     cq->armed = solicited_only ? 2 : 1;
     pthread_mutex_unlock(&cq->lock);

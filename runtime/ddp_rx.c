@@ -850,7 +850,7 @@ static int rx_step(struct iwk_qp *qp)
             struct iovec v = { rx->head + rx->head_have, IWK_RX_HEAD_LEN - rx->head_have };
             r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, v.iov_len, SIZE_MAX, SIZE_MAX, &qp->rxrec);
             if (r > 0) {
-                rx->short_read = (size_t)r < qp->mrx.planned;
+                rx->short_read = (size_t)r < qp->mrx.planned || (qp->mrx.stash_len == 0 && qp->mrx.drained);
                 rx->head_have += (uint32_t)r;
                 qp->info.rx_bytes += (uint64_t)r;
             }
@@ -870,7 +870,7 @@ static int rx_step(struct iwk_qp *qp)
         r = iwk_mpa_rx_read(&qp->mrx, qp->fd, v, n, total - rx->body_got, rx->body_got < crc_end ? ce : 0, ns,
                             &qp->rxrec);
         if (r > 0) {
-            rx->short_read = (size_t)r < qp->mrx.planned;
+            rx->short_read = (size_t)r < qp->mrx.planned || (qp->mrx.stash_len == 0 && qp->mrx.drained);
             rx->body_got += (uint32_t)r;
             qp->info.rx_bytes += (uint64_t)r;
             uint32_t pay = rx->body_got > mo_len ? rx->body_got - mo_len : 0u;
@@ -909,19 +909,20 @@ void iwk_qp_rx_drive(struct iwk_qp *qp)
             return;
         int budget = 256;
         while (__atomic_exchange_n(&qp->rx_kick, 0, __ATOMIC_SEQ_CST)) {
-            for (; budget > 0 && !qp->rx_closed; budget--)
+            /* past the budget only what is read ahead already (nobody would be told of it) */
+            for (; (budget > 0 || qp->mrx.stash_len > 0) && !qp->rx_closed; budget--)
                 if (rx_step(qp) <= 0 || (qp->rx.short_read && !__atomic_load_n(&qp->rx_hup, __ATOMIC_SEQ_CST)))
                     break;
-            if (budget == 0)
+            if (budget <= 0)
                 break;
         }
         int closed = qp->rx_closed;
         pthread_mutex_unlock(&qp->rx_lock);
-        if (budget == 0 && !closed) {
+        if (budget <= 0 && !closed) {
             /* fairness: let other connections run; re-arming reports the rest again */
             pthread_mutex_lock(&qp->lock);
             if (qp->watched)
-                (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, EPOLLIN | EPOLLRDHUP | EPOLLET |
+                (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, iwk_qp_rx_events(qp) | EPOLLET |
                                     (qp->want_out ? EPOLLOUT : 0u), 0);
             pthread_mutex_unlock(&qp->lock);
             return;

@@ -33,6 +33,8 @@
 #define IWK_QN_ATOMIC_RESP 3u
 #define IWK_NQN 4u
 #define IWK_CQ_MAX_DRIVE 16u          /* QPs of a CQ that iwk_cq_wait reads for itself */
+#define IWK_RX_STASH 4096u            /* read-ahead per QP for small FPDUs (iwk_mpa_rx.stash) */
+#define IWK_RX_STASH_SMALL 1024u      /* reads planned up to this size also fill the read-ahead */
 
 /* ---- context ------------------------------------------------------------------------------- */
 
@@ -49,6 +51,7 @@ struct iwk_context {
     struct iwk_pcap *pcap;
     uint64_t gen;               /* progress-loop iterations (a QP is freed only after one passed) */
     pthread_cond_t gen_cond;
+    uint8_t app_progress;       /* IWK_CTX_APP_PROGRESS: QPs of a CQ receive only in the app's calls */
 };
 /* Waits until the progress thread finished the iteration in which it may still see fd events. */
 void iwk_ctx_quiesce(struct iwk_context *ctx);
@@ -110,6 +113,9 @@ struct iwk_cq {
 };
 void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited);
 void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp);
+/* The epoll events the progress thread watches on a connected QP's socket for receiving:
+ * EPOLLIN | EPOLLRDHUP, or only EPOLLRDHUP when the application receives (app_rx). */
+uint32_t iwk_qp_rx_events(const struct iwk_qp *qp);
 void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp);
 
 /* ---- MPA framing (mpa_frame.c) -------------------------------------------------------------- */
@@ -157,9 +163,15 @@ struct iwk_mpa_rx {
     uint8_t switched;           /* a read crossed into the next FPDU: crc_prev is the last one's */
     size_t planned;             /* data octets the last readv asked for: fewer read means empty */
     uint32_t crc_prev;
+    /* Octets read ahead from the socket, not yet taken (raw stream: Markers, CRCs and all). A
+     * small read (a header, a small FPDU) also fills it, so that one readv takes in many small
+     * FPDUs; large payloads are still read straight into their target memory. */
+    uint32_t stash_off, stash_len;
+    uint8_t drained;            /* the last readv found the socket empty (took less than offered) */
+    uint8_t stash[IWK_RX_STASH];
 };
-/* Reads up to `want` octets into dst (ndst pieces, at least `want` octets in all) with one
- * readv, Markers stepped over. Data octets [0, crc_end) of this call are covered by the current
+/* Reads up to `want` octets into dst (ndst pieces, at least `want` octets in all): first from
+ * the read-ahead, then with one readv, Markers stepped over. Data octets [0, crc_end) of this call are covered by the current
  * FPDU's CRC, [crc_end, next_start) are its CRC field, and at next_start the next FPDU begins:
  * crc_prev gets the finished CRC, `switched` is set and the CRC starts again (SIZE_MAX: no such
  * boundary). Returns octets stored (> 0), 0 at end of stream, -EAGAIN, or -errno. */
@@ -293,6 +305,7 @@ struct iwk_qp {
     pthread_mutex_t rx_lock;       /* held by the thread that receives (progress or iwk_cq_wait) */
     int rx_kick;                   /* atomic: data may be waiting; the rx_lock holder reads again */
     int app_driving;               /* atomic: threads in iwk_cq_wait polling this socket */
+    uint8_t app_rx;                /* IWK_CTX_APP_PROGRESS and in a CQ's qps[]: no EPOLLIN for the progress thread */
     int rx_hup;                    /* atomic: the peer closed: read to the end, not to a short read */
     struct iwk_rx rx;
     struct iwk_mpa_rx mrx;

@@ -217,6 +217,61 @@ static void rx_data(struct iwk_mpa_rx *rx, struct rx_bounds *b, const uint8_t *p
     }
 }
 
+/* Copies read-ahead octets into the planned pieces, in order; returns how many. */
+static size_t stash_take(struct iwk_mpa_rx *rx, const struct iovec *iov, int n)
+{
+    size_t got = 0;
+    for (int i = 0; i < n && rx->stash_len > 0; i++) {
+        size_t k = iov[i].iov_len < rx->stash_len ? iov[i].iov_len : rx->stash_len;
+        memcpy(iov[i].iov_base, rx->stash + rx->stash_off, k);
+        rx->stash_off += (uint32_t)k;
+        rx->stash_len -= (uint32_t)k;
+        got += k;
+        if (k < iov[i].iov_len)
+            break;
+    }
+    if (rx->stash_len == 0)
+        rx->stash_off = 0;
+    return got;
+}
+
+/* Reads the pieces not filled from the read-ahead (the first `got` octets are); a small read
+ * that found the read-ahead empty also reads ahead into it. Octets stored in the pieces,
+ * 0 at end of stream, -EAGAIN, -errno. */
+static long read_rest(struct iwk_mpa_rx *rx, int fd, struct iovec *iov, int n, size_t got, size_t planned)
+{
+    int first = 0;
+    size_t skip = got;
+    while (first < n && skip >= iov[first].iov_len)
+        skip -= iov[first++].iov_len;
+    if (first == n)
+        return 0;
+    struct iovec v[RX_MAX_IOV + 1];
+    size_t room = 0;
+    int k = 0;
+    for (int i = first; i < n; i++, k++) {
+        v[k] = iov[i];
+        if (i == first) {
+            v[k].iov_base = (uint8_t *)v[k].iov_base + skip;
+            v[k].iov_len -= skip;
+        }
+        room += v[k].iov_len;
+    }
+    int ahead = got == 0 && planned <= IWK_RX_STASH_SMALL;
+    if (ahead)
+        v[k++] = (struct iovec){ .iov_base = rx->stash, .iov_len = sizeof rx->stash };
+    ssize_t r = readv(fd, v, k);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    rx->drained = (size_t)r < room + (ahead ? sizeof rx->stash : 0u);
+    if (ahead && (size_t)r > room) {
+        rx->stash_off = 0;
+        rx->stash_len = (uint32_t)((size_t)r - room);
+        r = (ssize_t)room;
+    }
+    return (long)r;
+}
+
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
                      size_t crc_end, size_t next_start, struct iwk_pcap_rxrec *rec)
 {
@@ -227,18 +282,22 @@ long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int
     long stored = 0;
     while (stored == 0) {
         int n = rx_plan(rx, dst, ndst, want, pc, mkbuf);
-        size_t planned = 0; /* data octets this readv can take (the plan may stop short of want) */
+        size_t planned = 0; /* data octets this read can take (the plan may stop short of want) */
         for (int i = 0; i < n; i++) {
             iov[i].iov_base = pc[i].ptr;
             iov[i].iov_len = pc[i].len;
             planned += pc[i].marker ? 0u : pc[i].len;
         }
         rx->planned = planned;
-        ssize_t r = readv(fd, iov, n);
-        if (r < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        if (r == 0)
+        size_t got = stash_take(rx, iov, n);
+        /* read ahead to its end and the socket was empty then: what came since is a new event
+         * (edge-triggered epoll) or poll() reports it; no readv that would find nothing */
+        long r = got > 0 && rx->stash_len == 0 && rx->drained ? -EAGAIN : read_rest(rx, fd, iov, n, got, planned);
+        if (r < 0 && got == 0)
+            return r;
+        if (r == 0 && got == 0)
             return 0;
+        r = r < 0 ? (long)got : r + (long)got; /* the error, or the end, comes with the next call */
         size_t left = (size_t)r;
         for (int i = 0; i < n && left > 0; i++) {
             size_t k = pc[i].len < left ? pc[i].len : left;

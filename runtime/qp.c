@@ -344,7 +344,7 @@ int iwk_qp_start(struct iwk_qp *qp, int fd, const struct iwk_qp_info *neg, int r
     if (rc == 0)
         rc = iwk_ctx_start_progress(qp->ctx);
     if (rc == 0)
-        rc = iwk_ctx_watch(qp->ctx, fd, qp, EPOLLIN | EPOLLRDHUP | EPOLLET, 1);
+        rc = iwk_ctx_watch(qp->ctx, fd, qp, iwk_qp_rx_events(qp) | EPOLLET, 1);
     pthread_mutex_lock(&qp->lock);
     if (rc == 0)
         iwk_tx_pump(qp);

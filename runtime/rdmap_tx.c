@@ -201,7 +201,7 @@ static void arm_out(struct iwk_qp *qp, int on)
         iwk_ctx_unwatch(qp->ctx, qp->fd);
         return;
     }
-    (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, (qp->rx_closed ? 0u : EPOLLIN | EPOLLRDHUP) | (on ? EPOLLOUT : 0u) | EPOLLET, 0);
+    (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, (qp->rx_closed ? 0u : iwk_qp_rx_events(qp)) | (on ? EPOLLOUT : 0u) | EPOLLET, 0);
 }
 
 /* Writes what is left of the current FPDU: 0 done, -EAGAIN, -errno. */

@@ -31,8 +31,17 @@ struct iwk_conn_request;
 
 /* ---- context --------------------------------------------------------------------------------- */
 
+enum iwk_context_flags {
+    /* Manual progress (like libfabric's FI_PROGRESS_MANUAL): the progress thread does not receive
+     * on the QPs of a CQ; the application's iwk_cq_poll, iwk_cq_wait and iwk_cq_progress calls do,
+     * in its own thread, so no thread hand-off sits on the latency path. Nothing arrives (no
+     * placement, no Read Response, no completion) while the application calls none of them.
+     * The completion channel (iwk_cq_req_notify) is refused: -EOPNOTSUPP. docs/runtime.md. */
+    IWK_CTX_APP_PROGRESS = 1u << 0,
+};
 struct iwk_context_attr {
     const char *pcap_path; /* non-NULL: record every connection of this context into this pcap file */
+    uint32_t flags;        /* enum iwk_context_flags */
 };
 int iwk_context_open(const struct iwk_context_attr *attr, struct iwk_context **out);
 void iwk_context_close(struct iwk_context *ctx); /* after every QP, CQ, MR, PD, listener is gone */
@@ -101,8 +110,14 @@ struct iwk_wc {
 
 int iwk_cq_create(struct iwk_context *ctx, uint32_t depth, struct iwk_cq **out);
 int iwk_cq_destroy(struct iwk_cq *cq); /* -EBUSY while a QP uses it */
-/* Takes up to n completions; returns how many (0: none), never blocks. */
+/* Takes up to n completions; returns how many (0: none), never blocks. With
+ * IWK_CTX_APP_PROGRESS it first receives (iwk_cq_progress) when the CQ is empty. */
 int iwk_cq_poll(struct iwk_cq *cq, int n, struct iwk_wc *wc);
+/* Receives what has arrived for the CQ's queue pairs, in the caller's thread (places Writes,
+ * answers Reads, completes work requests); when nothing has, waits up to timeout_ms (0: not at
+ * all, -1: forever) for data or a completion. Returns how many completions the CQ holds (0: none
+ * yet). For IWK_CTX_APP_PROGRESS, e.g. while waiting in memory for an RDMA Write. */
+int iwk_cq_progress(struct iwk_cq *cq, int timeout_ms);
 /* Blocks until the CQ is not empty, or timeout_ms passes (-1: forever). 0 or -ETIMEDOUT. */
 int iwk_cq_wait(struct iwk_cq *cq, int timeout_ms);
 /* Completion channel for epoll: the fd becomes readable when a completion arrives after
