@@ -7,6 +7,8 @@ Runs, over loopback, each in one iwperf process with its baselines measured in t
   - write, read, send at 64 B .. 1 MiB (powers of 2), CRC on, Markers off, --baseline tcp
     (and ucx when ucx_perftest is on PATH);
   - write, read, send at 64 KiB with Markers on;
+  - many QPs: 64 KiB RDMA Writes (CRC on) over 1,024 QPs and, in the same run, over one of them
+    (--baseline 1qp), at depth 64 and 4, with the memory per idle QP measured before traffic;
   - build/crc32c_bench.
 Writes OUT/latest.md (tables), OUT/latest.jsonl (every iwperf line) and OUT/latest.svg (goodput
 and p50 latency against size, iwkit, TCP and UCX). Each sweep runs --repeat times and every
@@ -28,7 +30,11 @@ import time
 OPS = ["write", "read", "send"]
 SIZES = [1 << k for k in range(6, 21)]  # 64 B .. 1 MiB
 MARKER_SIZE = 65536
-NUMERIC = ["goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us", "tcp_goodput_gbps", "tcp_msg_rate",
+MANY_QPS = 1024
+MANY_DEPTHS = [64, 4]
+MANY_KEYS = ["qp1_goodput_gbps", "ratio_qps", "idle_qp_bytes", "idle_qp_rss_bytes", "idle_qp_min_bytes",
+             "idle_qp_min_rss_bytes", "idle_qp_sock_bytes", "kernel_sock_obj_bytes", "connect_s"]
+NUMERIC = MANY_KEYS + ["goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us", "tcp_goodput_gbps", "tcp_msg_rate",
            "tcp_lat_p50_us", "tcp_lat_p99_us", "ratio_goodput", "ratio_lat", "ucx_goodput_gbps", "ucx_msg_rate",
            "ucx_lat_p50_us", "ucx_ratio_goodput", "ucx_ratio_lat"]
 
@@ -94,6 +100,18 @@ def size_name(n):
     if n >= 1 << 10:
         return "%d KiB" % (n >> 10)
     return "%d B" % n
+
+
+def many_table(rows):
+    head = ("| QPs | depth | goodput 1 QP Gbit/s | goodput %d QPs Gbit/s | ratio | idle QP, iwperf's QPs: heap+mmap B "
+            "| RSS B | minimal idle QP: heap+mmap B | RSS B |" % MANY_QPS)
+    lines = [head, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r.get("qps"), r.get("depth"), fmt(r.get("qp1_goodput_gbps")), fmt(r.get("goodput_gbps")),
+            fmt(r.get("ratio_qps"), 2), fmt(r.get("idle_qp_bytes")), fmt(r.get("idle_qp_rss_bytes")),
+            fmt(r.get("idle_qp_min_bytes")), fmt(r.get("idle_qp_min_rss_bytes"))))
+    return "\n".join(lines)
 
 
 def table(rows, ucx):
@@ -262,6 +280,19 @@ def main():
         marker_rows += rows
         if err:
             errors.append("%s with Markers at %s: %s" % (op, size_name(MARKER_SIZE), err))
+    many_rows = []
+    for depth in MANY_DEPTHS:
+        runs = []
+        for i in range(a.repeat):
+            args = ["--op", "write", "--size", "65536", "--qps", str(MANY_QPS), "--depth", str(depth),
+                    "--baseline", "1qp", "--test", "bw"] + common
+            cmds.append("iwperf " + " ".join(args) + " --json")
+            rows, err = run_iwperf(iwperf, args, 180)
+            raw += rows
+            runs.append(rows)
+            if err:
+                errors.append("%d QPs at depth %d: %s" % (MANY_QPS, depth, err))
+        many_rows += median_rows(runs)
     crc = crc_bench(a.build)
     elapsed = time.time() - t0
     info["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
@@ -291,6 +322,19 @@ def main():
     for op in OPS:
         md += ["## %s" % op, "", table(results.get(op, []), ucx), ""]
     md += ["## Markers on, %s" % size_name(MARKER_SIZE), "", table(marker_rows, ucx) if marker_rows else "no result", ""]
+    md += ["## Many QPs", "",
+           "64 KiB RDMA Writes, CRC on, `--duration %s`: each run connects %d QPs, measures the memory per idle QP, "
+           "then the bandwidth run on QP 0 alone and right after it on all %d QPs (same connections, same "
+           "process; `--baseline 1qp`); %s. Ratio = %d QPs / 1 QP, the median of the per-run ratios (target: "
+           "at least 0.9). Depth is per QP, so at depth 64 the %d QPs keep 4 GiB in flight against 4 MiB for one "
+           "QP (the run lasts until that has drained). Idle QP: heap+mmap (mallinfo2 uordblks + hblkhd) and RSS "
+           "growth from before the QPs were created to every QP connected, per QP and side, without the "
+           "server's one-time setup; iwperf's QPs have 256 (client) and 512 (server) receives posted, 1 SGE "
+           "each; the minimal QP has the runtime's default attributes (128 send and receive slots, 8 SGEs) and "
+           "nothing posted. Kernel socket memory is not counted (docs/iwperf.md). Target: at most 65536 B." % (
+               a.duration, MANY_QPS, MANY_QPS,
+               "median of %d runs" % a.repeat if a.repeat > 1 else "one run", MANY_QPS, MANY_QPS), "",
+           many_table(many_rows) if many_rows else "no result", ""]
     md += ["## CRC32c", "", "```", crc, "```", ""]
     if errors:
         md += ["## Errors", ""] + ["- " + e for e in errors] + [""]
