@@ -64,11 +64,12 @@ static const char *const op_names[OP_COUNT] = { "write", "read", "send", "atomic
 enum mode { MODE_IDLE, MODE_BW, MODE_LAT };
 enum cmd { CMD_CREDIT = 1, CMD_PHASE, CMD_PHASE_ACK, CMD_SYNC, CMD_SYNC_ACK, CMD_DONE };
 
-/* How a side waits: --spin, --cq-wait, --timeout. */
+/* How a side waits: --spin, --cq-wait, --timeout, --progress. */
 struct waitcfg {
     uint32_t spin;
     int wait;                   /* enum wait_mode */
     int timeout_ms;
+    int app_progress;           /* --progress app: IWK_CTX_APP_PROGRESS, the app thread receives */
 };
 
 struct opts {
@@ -398,7 +399,7 @@ static uint32_t cq_depth(uint32_t nqps, uint32_t depth)
 
 static int ep_setup(struct ep *e, uint64_t len, uint32_t rq, uint32_t ncq, const struct waitcfg *wc, const char *pcap)
 {
-    struct iwk_context_attr ca = { .pcap_path = pcap };
+    struct iwk_context_attr ca = { .pcap_path = pcap, .flags = wc->app_progress ? IWK_CTX_APP_PROGRESS : 0u };
     const uint32_t rw = IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ;
     e->len = len < 8u ? 8u : len;
     e->rq = rq;
@@ -583,6 +584,10 @@ static int cq_block(struct ep *e, struct waiter *w)
         w->armed = 0;
         return cq_sleep(e);
     }
+    if (e->wc.app_progress) { /* no completion channel: poll is where receiving happens */
+        sched_yield();
+        return 0;
+    }
     if (e->wc.wait == WAIT_EVENT || t - w->t0 > IDLE_NS) {
         iwk_cq_req_notify(e->cq, 0); /* then poll once more before sleeping: no lost wake-up */
         w->armed = 1;
@@ -641,7 +646,9 @@ static int take_recv(struct ep *e, const struct iwk_wc *wc, uint32_t qi, enum cm
 }
 
 /* Waits until byte *p is a or b: a bounded spin, then sched_yield() between looks (the
- * progress thread that places the data needs a core too). Returns the value, -1 on timeout. */
+ * progress thread that places the data needs a core too). With --progress app this thread
+ * receives itself: iwk_cq_progress without waiting while it spins, then waiting in it (block)
+ * or yielding between tries (poll). Returns the value, -1 on timeout. */
 static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, uint8_t b)
 {
     uint64_t t0 = 0;
@@ -651,11 +658,20 @@ static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, u
             atomic_thread_fence(memory_order_acquire);
             return x;
         }
+        int app = e->wc.app_progress;
         if (k < e->wc.spin) {
-            cpu_relax();
+            if (app)
+                (void)iwk_cq_progress(e->cq, 0);
+            else
+                cpu_relax();
             continue;
         }
-        sched_yield();
+        if (app && e->wc.wait == WAIT_BLOCK)
+            (void)iwk_cq_progress(e->cq, 100);
+        else if (app)
+            (void)iwk_cq_progress(e->cq, 0);
+        if (!app || e->wc.wait != WAIT_BLOCK)
+            sched_yield();
         if ((k & 255u) == 0) {
             if (t0 == 0)
                 t0 = now_ns();
@@ -1664,7 +1680,7 @@ static void usage(void)
             "usage: iwperf --loopback | --server [--port P] | --client HOST [--port P]\n"
             "  [--op write|read|send|atomic|write_imm] [--size N[k|M] | --sweep | --sizes a,b,...]\n"
             "  [--iters N | --duration SECONDS] [--depth D] [--qps N] [--crc on|off] [--markers on|off]\n"
-            "  [--baseline tcp|ucx|1qp|tcp,ucx,1qp] [--spin N] [--cq-wait block|poll|event]\n  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
+            "  [--baseline tcp|ucx|1qp|tcp,ucx,1qp] [--spin N] [--cq-wait block|poll|event]\n  [--progress thread|app]  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
 }
 
 static int parse_size(const char *s, uint32_t *out)
@@ -1767,6 +1783,9 @@ static int parse_opt(int c, const char *arg, struct opts *o)
         o->do_lat = strcmp(arg, "bw") != 0;
         return strcmp(arg, "bw") == 0 || strcmp(arg, "lat") == 0 || strcmp(arg, "both") == 0 ? 0 : -1;
     case 'W': return parse_wait(arg, &o->wc.wait);
+    case 'G':
+        o->wc.app_progress = strcmp(arg, "app") == 0;
+        return o->wc.app_progress || strcmp(arg, "thread") == 0 ? 0 : -1;
     default: return -1;
     }
 }
@@ -1784,7 +1803,8 @@ static int parse(int argc, char **argv, struct opts *o)
         { "baseline", required_argument, NULL, 'b' }, { "spin", required_argument, NULL, 'y' },
         { "cq-wait", required_argument, NULL, 'W' }, { "pcap", required_argument, NULL, 'P' },
         { "timeout", required_argument, NULL, 'T' }, { "test", required_argument, NULL, 'X' },
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+        { "progress", required_argument, NULL, 'G' }, { 0, 0, 0, 0 } };
     *o = (struct opts){ .op = OP_WRITE, .sizes = { 65536 }, .nsizes = 1, .iters = DEFAULT_ITERS,
                         .depth = DEFAULT_DEPTH, .qps = 1, .crc = 1, .port = 7175, .do_bw = 1, .do_lat = 1,
                         .wc = { .spin = DEFAULT_SPIN, .timeout_ms = DEFAULT_TIMEOUT_MS } };
@@ -1794,6 +1814,8 @@ static int parse(int argc, char **argv, struct opts *o)
             return -1;
     if (optind != argc || o->server + o->client + o->loopback != 1)
         return -1;
+    if (o->wc.app_progress && o->wc.wait == WAIT_EVENT)
+        return -1; /* the completion channel needs the progress thread */
     if (o->op == OP_ATOMIC) { /* atomics are 8 octets whatever the size list */
         o->sizes[0] = 8;
         o->nsizes = 1;
