@@ -289,6 +289,7 @@ struct iwk_qp {
     uint32_t tx_plen;              /* payload octets in that FPDU */
     struct iwk_fpdu tx_fpdu;
     int tx_fpdu_busy;
+    uint8_t tx_more;               /* the FPDU being written is not its message's last: MSG_MORE */
     int want_out;                  /* EPOLLOUT armed */
     struct iwk_mpa_tx mtx;
     uint32_t mulpdu;

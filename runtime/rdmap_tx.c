@@ -210,7 +210,10 @@ static int write_fpdu(struct iwk_qp *qp)
     struct iwk_fpdu *f = &qp->tx_fpdu;
     while (f->sent < f->total) {
         struct msghdr mh = { .msg_iov = f->iov + f->iov_first, .msg_iovlen = (size_t)(f->iovcnt - f->iov_first) };
-        ssize_t w = sendmsg(qp->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* MSG_MORE while the same message's next FPDU follows at once (this loop or the pump's
+         * next round): TCP fills its segments instead of sending a short one per FPDU; the last
+         * FPDU goes without it and pushes everything out */
+        ssize_t w = sendmsg(qp->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT | (qp->tx_more ? MSG_MORE : 0));
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
@@ -343,6 +346,8 @@ void iwk_tx_pump(struct iwk_qp *qp)
         }
         qp->tx_cur = j;
         qp->tx_plen = build_fpdu(qp, j);
+        qp->tx_more = (j->kind == IWK_JOB_WR || j->kind == IWK_JOB_READ_RESP) && qp->tx_plen > 0 &&
+                      j->off + qp->tx_plen < j->len; /* payload follows (not a Read Request: len without payload) */
         qp->tx_fpdu_busy = 1;
     }
 }
