@@ -6,11 +6,14 @@
 Runs, over loopback, each in one iwperf process with its baselines measured in the same run:
   - write, read, send at 64 B .. 1 MiB (powers of 2), CRC on, Markers off, --baseline tcp
     (and ucx when ucx_perftest is on PATH);
-  - write, read, send at 64 KiB with Markers on;
+  - write, read, send at 64 KiB with Markers on, and right before each such run the same with
+    Markers off (the ratio on/off of each pair; the median over --repeat pairs);
+  - 64 B RDMA Write latency with the progress thread, with manual progress (--progress app)
+    blocking, and with manual progress spinning against a spinning TCP ping-pong;
   - many QPs: 64 KiB RDMA Writes (CRC on) over 1,024 QPs and, in the same run, over one of them
     (--baseline 1qp), at depth 64 and 4, with the memory per idle QP measured before traffic;
   - build/crc32c_bench.
-Writes OUT/latest.md (tables), OUT/latest.jsonl (every iwperf line) and OUT/latest.svg (goodput
+Writes OUT/latest.md (the issue's targets, met or not, then the tables), OUT/latest.jsonl (every iwperf line) and OUT/latest.svg (goodput
 and p50 latency against size, iwkit, TCP and UCX). Each sweep runs --repeat times and every
 number is the median of those runs (the UCX baseline runs in the first only: it is slow). A run
 that fails or hangs (--timeout 10 s per wait) is reported and the sweep goes on.
@@ -32,6 +35,10 @@ SIZES = [1 << k for k in range(6, 21)]  # 64 B .. 1 MiB
 MARKER_SIZE = 65536
 MANY_QPS = 1024
 MANY_DEPTHS = [64, 4]
+LAT_MODES = [("progress thread, --cq-wait block", ["--progress", "thread", "--cq-wait", "block"]),
+             ("--progress app, --cq-wait block", ["--progress", "app", "--cq-wait", "block"]),
+             ("--progress app, --cq-wait poll --spin 100000 (TCP spins too)",
+              ["--progress", "app", "--cq-wait", "poll", "--spin", "100000"])]
 MANY_KEYS = ["qp1_goodput_gbps", "ratio_qps", "idle_qp_bytes", "idle_qp_rss_bytes", "idle_qp_min_bytes",
              "idle_qp_min_rss_bytes", "idle_qp_sock_bytes", "kernel_sock_obj_bytes", "connect_s"]
 NUMERIC = MANY_KEYS + ["goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us", "tcp_goodput_gbps", "tcp_msg_rate",
@@ -211,6 +218,64 @@ def svg(results):
 
 # ---- main --------------------------------------------------------------------------------------
 
+def crc_gbps(text):
+    for line in text.splitlines():
+        if "fast path" in line and "GB/s" in line:
+            try:
+                return float(line.split(":")[1].split("GB/s")[0])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def marker_table(pairs):
+    lines = ["| op | Markers off Gbit/s | Markers on Gbit/s | on / off |", "|---|---:|---:|---:|"]
+    for op, ps in pairs.items():
+        for off, on, ratio in ps:
+            lines.append("| %s | %s | %s | %s |" % (op, fmt(off), fmt(on), fmt(ratio, 2)))
+    return "\n".join(lines)
+
+
+def lat_table(rows):
+    lines = ["| who receives | p50 iwkit µs | TCP µs | ratio | p99 iwkit µs |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append("| %s | %s | %s | %s | %s |" % (r["mode"], fmt(r.get("lat_p50_us")), fmt(r.get("tcp_lat_p50_us")),
+                                                    fmt(r.get("ratio_lat"), 2), fmt(r.get("lat_p99_us"))))
+    return "\n".join(lines)
+
+
+def targets_table(results, marker_pairs, lat_rows, many_rows, crc):
+    """The issue's targets against this sweep's medians: met, or by how much missed."""
+    def at(op, size, key):
+        return next((r.get(key) for r in results.get(op, []) if r["size"] == size), None)
+
+    def row(what, target, value, ok, digits=2):
+        if value is None:
+            return "| %s | %s | – | no result |" % (what, target)
+        return "| %s | %s | %s | %s |" % (what, target, fmt(value, digits), "met" if ok(value) else "**missed**")
+    lines = ["| target | wanted | measured | |", "|---|---|---:|---|"]
+    for op, want in (("write", 0.90), ("send", 0.90), ("read", 0.85)):
+        lines.append(row("RDMA %s goodput at 64 KiB, CRC on, / TCP" % op.capitalize() if op != "send" else
+                         "Send goodput at 64 KiB, CRC on, / TCP", ">= %.2f" % want,
+                         at(op, 65536, "ratio_goodput"), lambda v, w=want: v >= w))
+    for r in lat_rows:
+        lines.append(row("64 B RDMA Write half round trip / TCP ping-pong (%s)" % r["mode"], "<= 1.15",
+                         r.get("ratio_lat"), lambda v: v <= 1.15))
+    for op, ps in marker_pairs.items():
+        v = statistics.median([p[2] for p in ps]) if ps else None
+        lines.append(row("%s at 64 KiB, Markers on / off" % op, ">= 0.95", v, lambda v: v >= 0.95))
+    lines.append(row("CRC32c on 64 KiB buffers, GB/s", ">= 40", crc_gbps(crc), lambda v: v >= 40.0, 1))
+    for r in many_rows[:1]:
+        lines.append(row("memory per idle QP (minimal QP, heap+mmap), B", "<= 65536", r.get("idle_qp_min_bytes"),
+                         lambda v: v <= 65536, 0))
+        lines.append(row("memory per idle QP (iwperf's QPs, receives posted), B", "<= 65536", r.get("idle_qp_bytes"),
+                         lambda v: v <= 65536, 0))
+    for r in many_rows:
+        lines.append(row("%d QPs / 1 QP aggregate goodput, depth %s" % (MANY_QPS, r.get("depth")), ">= 0.90",
+                         r.get("ratio_qps"), lambda v: v >= 0.90))
+    return "\n".join(lines)
+
+
 def crc_bench(build):
     exe = os.path.join(build, "crc32c_bench")
     if not os.path.exists(exe):
@@ -272,14 +337,42 @@ def main():
             if err:
                 errors.append("%s sweep: %s" % (op, err))
         results[op] = median_rows(runs)
+    marker_pairs = {op: [] for op in OPS}
+    marker_runs = {op: [] for op in OPS}
+    for i in range(a.repeat):
+        for op in OPS:
+            pair = {}
+            for mk in ("off", "on"):
+                args = ["--op", op, "--sizes", str(MARKER_SIZE), "--markers", mk, "--baseline", "tcp",
+                        "--test", "bw"] + common
+                cmds.append("iwperf " + " ".join(args) + " --json")
+                rows, err = run_iwperf(iwperf, args, 120)
+                raw += rows
+                if rows:
+                    pair[mk] = rows[0].get("goodput_gbps")
+                if mk == "on":
+                    marker_runs[op].append(rows)
+                if err:
+                    errors.append("%s with Markers %s at %s: %s" % (op, mk, size_name(MARKER_SIZE), err))
+            if pair.get("on") and pair.get("off"):
+                marker_pairs[op].append((pair["off"], pair["on"], pair["on"] / pair["off"]))
     for op in OPS:
-        args = ["--op", op, "--sizes", str(MARKER_SIZE), "--markers", "on", "--baseline", "tcp"] + common
-        cmds.append("iwperf " + " ".join(args) + " --json")
-        rows, err = run_iwperf(iwperf, args, 120)
-        raw += rows
-        marker_rows += rows
-        if err:
-            errors.append("%s with Markers at %s: %s" % (op, size_name(MARKER_SIZE), err))
+        marker_rows += median_rows(marker_runs[op])
+    lat_rows = []
+    for name, extra in LAT_MODES:
+        runs = []
+        for i in range(a.repeat):
+            args = ["--op", "write", "--size", "64", "--test", "lat", "--baseline", "tcp", "--loopback",
+                    "--duration", a.duration, "--crc", "on", "--timeout", "10"] + extra
+            cmds.append("iwperf " + " ".join(args) + " --json")
+            rows, err = run_iwperf(iwperf, args, 60)
+            raw += rows
+            runs.append(rows)
+            if err:
+                errors.append("64 B write latency, %s: %s" % (name, err))
+        for r in median_rows(runs):
+            r["mode"] = name
+            lat_rows.append(r)
     many_rows = []
     for depth in MANY_DEPTHS:
         runs = []
@@ -313,6 +406,7 @@ def main():
           "stream of writev()s of the same size and a ping-pong, TCP_NODELAY, in the same run. Ratios are "
           "iwkit / TCP (goodput: higher is better; latency: lower is better). See docs/iwperf.md." % (
               a.duration, ", median of %d runs" % a.repeat if a.repeat > 1 else "", a.cq_wait), "",
+          "## Targets (issue 6)", "", targets_table(results, marker_pairs, lat_rows, many_rows, crc), "",
           "![goodput and latency against size](latest.svg)", ""]
     if not ucx:
         md += ["UCX: skipped (ucx_perftest not installed or --no-ucx).", ""]
@@ -321,7 +415,14 @@ def main():
                "read = ucp_get, send = tag_bw/tag_lat; one run (the first), not a median.", ""]
     for op in OPS:
         md += ["## %s" % op, "", table(results.get(op, []), ucx), ""]
-    md += ["## Markers on, %s" % size_name(MARKER_SIZE), "", table(marker_rows, ucx) if marker_rows else "no result", ""]
+    md += ["## Markers on, %s" % size_name(MARKER_SIZE), "",
+           "Goodput with Markers on against TCP (median of the runs), then each Markers-on run against the "
+           "Markers-off run right before it.", "",
+           table(marker_rows, False) if marker_rows else "no result", "", marker_table(marker_pairs), ""]
+    md += ["## 64 B RDMA Write latency by who receives", "",
+           "Half round trip p50, memory polling as ib_write_lat, against the TCP ping-pong of the same run "
+           "(which waits the same way: blocking read, or MSG_DONTWAIT polling with the same --spin). "
+           "docs/iwperf.md, \"Waiting\".", "", lat_table(lat_rows), ""]
     md += ["## Many QPs", "",
            "64 KiB RDMA Writes, CRC on, `--duration %s`: each run connects %d QPs, measures the memory per idle QP, "
            "then the bandwidth run on QP 0 alone and right after it on all %d QPs (same connections, same "

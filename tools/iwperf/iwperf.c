@@ -239,8 +239,8 @@ static double percentile_us(struct samples *s, uint32_t pct)
 /* Whether iteration i (warm-up first) runs: a count, or until the duration has passed. */
 static int more_iters(const struct opts *o, uint64_t i, uint64_t t_start)
 {
-    if (i < WARMUP)
-        return 1;
+    if (i <= WARMUP)
+        return 1; /* the warm-up, and at least one timed iteration (t_start is set at WARMUP) */
     if (o->duration > 0.0)
         return now_ns() - t_start < (uint64_t)(o->duration * 1e9);
     return i < WARMUP + (uint64_t)o->iters;
