@@ -542,6 +542,31 @@ def perf_iwdump_check(iwdump, path, crc, siw_dir):
     return ""
 
 
+# siw as Read requester over this lab (ib_read_bw -R, CRC on, 64 KiB, 128 Reads outstanding) ends about 1 run
+# in 3 after 17-19 Reads with IBV_WC_GENERAL_ERR and a Terminate whose control field reads 0x20 0x02
+# (siw puts layer and error type in swapped nibbles, as for its atomic Terminate: layer 2 = LLP/MPA, type 0,
+# code 0x02, "CRC error", RFC 5044 §8), or it just closes. The Read Responses iwkit sent are valid on the
+# wire: every one of them has a correct CRC in the capture taken on the host (before qemu's user network),
+# with 1460-octet FPDUs as much as with 32 KiB ones. The same responses pass in most runs, and siw checks
+# iwkit's CRCs correctly everywhere else (writes, sends, rping). A failed attempt counts as this known siw
+# failure only with that signature and with every FPDU iwkit sent in the capture CRC-valid.
+SIW_READ_CRC = "siw's MPA CRC error on Read Responses that are CRC-valid on the wire"
+
+
+def siw_read_crc_flake(iwdump, cell, detail, wire):
+    if cell.op != "read" or cell.direction != "siw->iwk" or cell.crc != "on":
+        return False
+    if "guest ib_read_bw client: exit 1" not in detail or not os.path.exists(wire):
+        return False
+    if "Terminate received" in detail and "Terminate received (0/2/0x02)" not in detail:
+        return False
+    p = subprocess.run([iwdump, "--summary", wire], capture_output=True, text=True)
+    ours = re.findall(r"s2c pdus=\d+ fpdus=(\d+) crc=(\d+)/(\d+)/(\d+) markers=\d+ warnings=\d+ errors=(\d+)",
+                      p.stderr)
+    # iwkit's direction (s2c): FPDUs seen, all with a checked, good CRC, no decoding error
+    return bool(ours) and all(int(f) > 0 and c == f and b == "0" and e == "0" for f, c, b, _, e in ours)
+
+
 def run_perf_cell(vm, cell, iwperf, iwdump, iters):
     out = vm.out
     rc, o = vm.cmd("setp %s" % perf_siw_params(cell), timeout=30)
@@ -682,17 +707,22 @@ def main():
             log("%s %s %-8s %-9s %5.1f s  %s" % ("ok  " if cell.result else "FAIL", cell.key, cell.what, cell.direction,
                                                 cell.secs, cell.detail or getattr(cell, "msg", "")))
         for cell in pselected:
-            # a second try: perftest -R has a connect race under TCG (siw-lab README)
-            for attempt in (1, 2):
+            # a second try: perftest -R has a connect race under TCG (siw-lab README); a third while every
+            # failure is siw's CRC error on valid Read Responses (SIW_READ_CRC)
+            cell.known = None
+            for attempt in (1, 2, 3):
                 cell.tries = attempt
                 t0 = time.time()
                 cell.detail = run_perf_cell(vm, cell, iwperf, iwdump, piters)
                 cell.secs = time.time() - t0
                 cell.result = not cell.detail
+                flake = not cell.result and siw_read_crc_flake(
+                    iwdump, cell, cell.detail, os.path.join(vm.out, cell.name + ".wire.pcap"))
+                cell.known = SIW_READ_CRC if flake and (attempt == 1 or cell.known) else None
                 log("%s %s ib_%s_bw %-9s %6d B CRC %-3s %5.1f s  %s" % (
-                    "ok  " if cell.result else "FAIL", cell.key, cell.op, cell.direction, cell.size, cell.crc,
-                    cell.secs, cell.detail))
-                if cell.result or attempt == 2:
+                    "ok  " if cell.result else "siw " if flake else "FAIL", cell.key, cell.op, cell.direction,
+                    cell.size, cell.crc, cell.secs, cell.detail))
+                if cell.result or attempt == 3 or (attempt == 2 and not cell.known):
                     break
                 for f in os.listdir(vm.out):
                     if f.startswith(cell.name + "."):
@@ -738,7 +768,9 @@ def main():
             who = ("siw ib_%s_bw -R -> iwperf --perftest --server" if c.direction == "siw->iwk" else
                    "iwperf --perftest --client -> siw ib_%s_bw -R") % c.op
             if c.result:
-                res = "pass" + (" (2nd try)" if c.tries > 1 else "")
+                res = "pass" + (" (try %d)" % c.tries if c.tries > 1 else "")
+            elif c.known:
+                res = "fail, known siw behaviour in %d tries: %s" % (c.tries, c.known)
             else:
                 res = "FAIL: " + c.detail
                 bad += 1
@@ -746,6 +778,7 @@ def main():
     allc = selected + nselected + pselected
     passed = sum(1 for c in allc if c.result)
     xf = sum(1 for c in allc if not c.result and c.xfail and re.search(XFAIL_SIGNATURE[c.xfail], c.detail))
+    xf += sum(1 for c in pselected if not c.result and c.known)
     log("\ninterop: %d cells, %d passed, %d failed, %d known siw failures; wall time %.0f s"
         % (len(allc), passed, bad, xf, time.time() - t_start))
     return 1 if bad else 0
