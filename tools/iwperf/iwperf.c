@@ -1606,10 +1606,11 @@ static void print_json(const struct opts *o, const struct result *r, const struc
         json_num("ratio_qps", r->gbps / r->qp1_gbps, r->qp1_ok && b && r->qp1_gbps > 0.0);
     }
     if (o->qps > 1 && im != NULL) {
-        json_num("idle_qp_bytes", im->heap, im->valid);
+        /* heap+mmap is malloc's view: under a sanitizer's allocator it sees nothing (null) */
+        json_num("idle_qp_bytes", im->heap, im->valid && im->heap > 0.0);
         json_num("idle_qp_rss_bytes", im->rss, im->valid);
         json_num("idle_qp_sock_bytes", im->sock, im->valid);
-        json_num("idle_qp_min_bytes", im->min_heap, im->min_valid);
+        json_num("idle_qp_min_bytes", im->min_heap, im->min_valid && im->min_heap > 0.0);
         json_num("idle_qp_min_rss_bytes", im->min_rss, im->min_valid);
         json_num("kernel_sock_obj_bytes", (double)im->kobj, im->kobj > 0);
         json_num("connect_s", im->connect_s, im->valid);
