@@ -35,10 +35,13 @@ SIZES = [1 << k for k in range(6, 21)]  # 64 B .. 1 MiB
 MARKER_SIZE = 65536
 MANY_QPS = 1024
 MANY_DEPTHS = [64, 4]
-LAT_MODES = [("progress thread, --cq-wait block", ["--progress", "thread", "--cq-wait", "block"]),
-             ("--progress app, --cq-wait block", ["--progress", "app", "--cq-wait", "block"]),
-             ("--progress app, --cq-wait poll --spin 100000 (TCP spins too)",
-              ["--progress", "app", "--cq-wait", "poll", "--spin", "100000"])]
+LAT_MODES = [("progress thread (memory polled with sched_yield; TCP polls too)", ["--progress", "thread"]),
+             ("--progress app --cq-wait poll (iwk_cq_progress(0) and sched_yield; TCP polls too)",
+              ["--progress", "app", "--cq-wait", "poll"]),
+             ("--progress app --cq-wait poll --spin 100000 (TCP spins too)",
+              ["--progress", "app", "--cq-wait", "poll", "--spin", "100000"]),
+             ("--progress app --cq-wait block (iwk_cq_progress sleeps in poll(); TCP blocks in read())",
+              ["--progress", "app", "--cq-wait", "block"])]
 MANY_KEYS = ["qp1_goodput_gbps", "ratio_qps", "idle_qp_bytes", "idle_qp_rss_bytes", "idle_qp_min_bytes",
              "idle_qp_min_rss_bytes", "idle_qp_sock_bytes", "kernel_sock_obj_bytes", "connect_s"]
 NUMERIC = MANY_KEYS + ["goodput_gbps", "msg_rate", "lat_p50_us", "lat_p99_us", "tcp_goodput_gbps", "tcp_msg_rate",
@@ -421,7 +424,9 @@ def main():
            table(marker_rows, False) if marker_rows else "no result", "", marker_table(marker_pairs), ""]
     md += ["## 64 B RDMA Write latency by who receives", "",
            "Half round trip p50, memory polling as ib_write_lat, against the TCP ping-pong of the same run "
-           "(which waits the same way: blocking read, or MSG_DONTWAIT polling with the same --spin). "
+           "(which waits the way iwkit's loop does: MSG_DONTWAIT polling with sched_yield() and the same --spin where "
+           "iwkit polls memory or the CQ, a blocking read() where iwkit blocks in iwk_cq_progress; a blocked thread "
+           "on an idle VM pays its vCPU's wake-up, tens of µs, so the blocking row measures mostly that). "
            "docs/iwperf.md, \"Waiting\".", "", lat_table(lat_rows), ""]
     md += ["## Many QPs", "",
            "64 KiB RDMA Writes, CRC on, `--duration %s`: each run connects %d QPs, measures the memory per idle QP, "

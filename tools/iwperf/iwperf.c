@@ -1327,10 +1327,24 @@ static int tcp_bw(const struct opts *o, uint32_t size, const uint8_t *src, struc
 }
 
 /* Half round trip of a TCP ping-pong of size-octet messages. */
+/* How the TCP ping-pong waits: as iwkit's latency loop does. Completions (send, read, ...) and
+ * manual-progress memory polling block in iwk_cq_wait / iwk_cq_progress unless --cq-wait poll, so
+ * TCP blocks in read() then; write latency with the progress thread polls memory with
+ * sched_yield() between looks, so TCP polls with MSG_DONTWAIT and sched_yield() too (a blocking
+ * read() would pay the VM's idle wake-up, tens of µs, where iwkit's thread never sleeps). */
+static struct waitcfg tcp_lat_wait(const struct opts *o)
+{
+    struct waitcfg w = o->wc;
+    if (o->op == OP_WRITE && !o->wc.app_progress)
+        w.wait = WAIT_POLL;
+    return w;
+}
+
 static int tcp_lat(const struct opts *o, uint32_t size, uint8_t *buf, struct result *r)
 {
+    const struct waitcfg wc = tcp_lat_wait(o);
     struct tcp_conn t;
-    if (tcp_open(&t, size, 1, &o->wc) != 0 || t.fd < 0) {
+    if (tcp_open(&t, size, 1, &wc) != 0 || t.fd < 0) {
         tcp_close(&t);
         return -1;
     }
@@ -1341,7 +1355,7 @@ static int tcp_lat(const struct opts *o, uint32_t size, uint8_t *buf, struct res
         uint64_t t0 = now_ns();
         if (i == WARMUP)
             t_start = t0;
-        if (write_full(t.fd, buf, size) != 0 || read_full_wc(t.fd, buf, size, &o->wc) != 1)
+        if (write_full(t.fd, buf, size) != 0 || read_full_wc(t.fd, buf, size, &wc) != 1)
             rc = -1;
         else if (i >= WARMUP)
             rc = samples_add(&s, (now_ns() - t0) / 2u);
@@ -1593,7 +1607,7 @@ static void print_json(const struct opts *o, const struct result *r, const struc
     json_num("lat_p50_us", r->p50, l);
     json_num("lat_p99_us", r->p99, l);
     if (o->base_tcp) {
-        printf(", \"tcp_lat_wait\": \"%s\"", o->wc.wait == WAIT_POLL ? "poll" : "block");
+        printf(", \"tcp_lat_wait\": \"%s\"", tcp_lat_wait(o).wait == WAIT_POLL ? "poll" : "block");
         json_num("tcp_goodput_gbps", r->tcp_gbps, r->tcp_ok && b);
         json_num("tcp_msg_rate", r->tcp_rate, r->tcp_ok && b);
         json_num("tcp_lat_p50_us", r->tcp_p50, r->tcp_ok && l);
