@@ -458,7 +458,15 @@ void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp)
 
 uint32_t iwk_qp_rx_events(const struct iwk_qp *qp)
 {
-    return qp->app_rx ? (uint32_t)EPOLLRDHUP : (uint32_t)(EPOLLIN | EPOLLRDHUP);
+    int app = qp->app_rx || __atomic_load_n(&qp->app_driving, __ATOMIC_SEQ_CST) > 0;
+    return app ? (uint32_t)EPOLLRDHUP : (uint32_t)(EPOLLIN | EPOLLRDHUP);
+}
+
+void iwk_qp_rearm(struct iwk_qp *qp)
+{
+    if (qp->watched)
+        (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, (qp->rx_closed ? 0u : iwk_qp_rx_events(qp)) |
+                            (qp->want_out ? (uint32_t)EPOLLOUT : 0u) | (uint32_t)EPOLLET, 0);
 }
 
 void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp)
@@ -506,23 +514,29 @@ static uint32_t drive_begin(struct iwk_cq *cq, struct iwk_qp **q, int waiter)
         pthread_mutex_lock(&qp->lock);
         if (qp->fd >= 0 && qp->watched && !qp->rx_closed) {
             q[n++] = qp;
-            __atomic_add_fetch(&qp->app_driving, 1, __ATOMIC_SEQ_CST);
+            /* the first driver takes EPOLLIN from the progress thread: one thread is woken, not two */
+            if (__atomic_add_fetch(&qp->app_driving, 1, __ATOMIC_SEQ_CST) == 1 && !qp->app_rx)
+                iwk_qp_rearm(qp);
         }
         pthread_mutex_unlock(&qp->lock);
     }
     return n;
 }
 
-/* Receives on q[i] where `ready` says so (NULL: on all), hands each socket back to the progress
- * thread and reads what it left to us meanwhile (its kick). */
-static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, const struct pollfd *ready)
+/* With `rx`, receives on q[i] where `ready` says so (NULL: on all); hands each socket back to the
+ * progress thread and reads what it left to us meanwhile (its kick). */
+static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, const struct pollfd *ready, int rx)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (ready != NULL && (ready[i].revents & (POLLERR | POLLHUP | POLLRDHUP)))
             __atomic_store_n(&q[i]->rx_hup, 1, __ATOMIC_SEQ_CST);
-        if (ready == NULL || ready[i].revents)
+        if (rx && (ready == NULL || ready[i].revents))
             iwk_qp_rx_drive(q[i]);
-        __atomic_sub_fetch(&q[i]->app_driving, 1, __ATOMIC_SEQ_CST);
+        /* the last driver gives EPOLLIN back (re-arming reports data that came meanwhile) */
+        pthread_mutex_lock(&q[i]->lock);
+        if (__atomic_sub_fetch(&q[i]->app_driving, 1, __ATOMIC_SEQ_CST) == 0 && !q[i]->app_rx)
+            iwk_qp_rearm(q[i]);
+        pthread_mutex_unlock(&q[i]->lock);
         if (__atomic_load_n(&q[i]->rx_kick, __ATOMIC_SEQ_CST))
             iwk_qp_rx_drive(q[i]);
     }
@@ -532,41 +546,74 @@ static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, const st
     pthread_mutex_unlock(&cq->lock);
 }
 
-/* One round of waiting in the caller's thread: poll the sockets of the CQ's queue pairs and its
- * wake-up fd; receive on the sockets that are readable. 1 when something happened, 0 on timeout. */
-static int cq_drive(struct iwk_cq *cq, int wait_ms)
+static int cq_ready(struct iwk_cq *cq)
+{
+    pthread_mutex_lock(&cq->lock);
+    int ready = cq->count > 0 || cq->overflow > 0;
+    pthread_mutex_unlock(&cq->lock);
+    return ready;
+}
+
+/* Waiting in the caller's thread: poll the sockets of the CQ's queue pairs and its wake-up fd,
+ * receive on the sockets that are readable. With `session`, keeps going while data comes in
+ * without completing anything (a stream of RDMA Writes), so the sockets stay with this thread
+ * instead of being handed back to the progress thread after every read; it ends on a
+ * completion, the wake-up fd (another thread pushed a completion, or iwk_cq_detach waits) or
+ * the timeout. 1 when something happened, 0 on timeout. */
+static int cq_drive(struct iwk_cq *cq, int wait_ms, int session)
 {
     struct pollfd pfd[IWK_CQ_MAX_DRIVE + 1];
     struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
-    pthread_mutex_lock(&cq->lock);
-    int ready = cq->count > 0 || cq->overflow > 0; /* checked with waiters++ under one lock: no lost wake-up */
-    pthread_mutex_unlock(&cq->lock);
-    if (ready)
+    if (cq_ready(cq))
         return 1;
     uint32_t n = drive_begin(cq, q, 1);
     for (uint32_t i = 0; i < n; i++)
         pfd[i] = (struct pollfd){ .fd = q[i]->fd, .events = POLLIN | POLLRDHUP };
     pfd[n] = (struct pollfd){ .fd = cq->wake_fd, .events = POLLIN };
-    pthread_mutex_lock(&cq->lock);
-    int r = cq->count > 0 || cq->overflow > 0 ? 1 : -2; /* pushed before we counted as a waiter */
-    pthread_mutex_unlock(&cq->lock);
-    if (r == -2)
-        r = poll(pfd, n + 1, wait_ms);
-    else
-        for (uint32_t i = 0; i <= n; i++)
-            pfd[i].revents = 0;
-    pthread_mutex_lock(&cq->lock);
-    cq->waiters--; /* completions this thread pushes itself need no wake-up */
-    pthread_mutex_unlock(&cq->lock);
-    if (r > 0 && pfd[n].revents) {
-        uint64_t v;
-        if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
+    int64_t end = mono_ms() + wait_ms;
+    int r = 0, any = 0, counted = 1; /* drive_begin counted this thread among the waiters */
+    for (;;) {
+        /* waiters counted (drive_begin or below) before this look: a later push writes wake_fd */
+        if (cq_ready(cq)) {
+            r = 1;
+            break;
+        }
+        int64_t left = end - mono_ms();
+        r = left <= 0 ? 0 : poll(pfd, n + 1, (int)left);
+        if (r <= 0)
+            break;
+        pthread_mutex_lock(&cq->lock);
+        cq->waiters--; /* completions this thread pushes itself need no wake-up */
+        pthread_mutex_unlock(&cq->lock);
+        counted = 0;
+        int woken = pfd[n].revents != 0;
+        if (woken) {
+            uint64_t v;
+            if (read(cq->wake_fd, &v, sizeof v) < 0) { /* another waiter drained it */ }
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (pfd[i].revents & (POLLERR | POLLHUP | POLLRDHUP))
+                __atomic_store_n(&q[i]->rx_hup, 1, __ATOMIC_SEQ_CST);
+            if (pfd[i].revents)
+                iwk_qp_rx_drive(q[i]);
+            if (pfd[i].revents & (POLLERR | POLLHUP | POLLRDHUP))
+                pfd[i].fd = -1; /* the stream ended: poll() would report it forever */
+        }
+        any = 1;
+        if (woken || !session)
+            break;
+        pthread_mutex_lock(&cq->lock);
+        cq->waiters++;
+        pthread_mutex_unlock(&cq->lock);
+        counted = 1;
     }
-    if (r <= 0)
-        for (uint32_t i = 0; i < n; i++)
-            pfd[i].revents = 0;
-    drive_end(cq, q, n, pfd);
-    return r > 0 || (r < 0 && errno == EINTR);
+    if (counted) {
+        pthread_mutex_lock(&cq->lock);
+        cq->waiters--;
+        pthread_mutex_unlock(&cq->lock);
+    }
+    drive_end(cq, q, n, NULL, 0);
+    return r > 0 || any || (r < 0 && errno == EINTR);
 }
 
 int iwk_cq_progress(struct iwk_cq *cq, int timeout_ms)
@@ -574,12 +621,12 @@ int iwk_cq_progress(struct iwk_cq *cq, int timeout_ms)
     if (timeout_ms == 0) { /* no poll(): try every socket once */
         struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
         uint32_t n = drive_begin(cq, q, 0);
-        drive_end(cq, q, n, NULL);
+        drive_end(cq, q, n, NULL, 1);
     }
     int64_t end = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
     while (timeout_ms != 0) {
         int64_t left = end - mono_ms();
-        if (left <= 0 || cq_drive(cq, left > 1000 ? 1000 : (int)left) > 0)
+        if (left <= 0 || cq_drive(cq, left > 1000 ? 1000 : (int)left, 0) > 0)
             break; /* cq_drive: 1 when data or a completion came (or was there) */
     }
     pthread_mutex_lock(&cq->lock);
@@ -605,7 +652,7 @@ int iwk_cq_wait(struct iwk_cq *cq, int timeout_ms)
         int64_t left = end - mono_ms();
         if (left <= 0)
             return -ETIMEDOUT;
-        (void)cq_drive(cq, left > 1000 ? 1000 : (int)left);
+        (void)cq_drive(cq, left > 1000 ? 1000 : (int)left, 1);
     }
     return cq_wait_cond(cq, timeout_ms);
 }

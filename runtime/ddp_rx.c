@@ -921,9 +921,7 @@ void iwk_qp_rx_drive(struct iwk_qp *qp)
         if (budget <= 0 && !closed) {
             /* fairness: let other connections run; re-arming reports the rest again */
             pthread_mutex_lock(&qp->lock);
-            if (qp->watched)
-                (void)iwk_ctx_watch(qp->ctx, qp->fd, qp, iwk_qp_rx_events(qp) | EPOLLET |
-                                    (qp->want_out ? EPOLLOUT : 0u), 0);
+            iwk_qp_rearm(qp);
             pthread_mutex_unlock(&qp->lock);
             return;
         }

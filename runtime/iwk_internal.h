@@ -114,8 +114,11 @@ struct iwk_cq {
 void iwk_cq_push(struct iwk_cq *cq, const struct iwk_wc *wc, int solicited);
 void iwk_cq_attach(struct iwk_cq *cq, struct iwk_qp *qp);
 /* The epoll events the progress thread watches on a connected QP's socket for receiving:
- * EPOLLIN | EPOLLRDHUP, or only EPOLLRDHUP when the application receives (app_rx). */
+ * EPOLLIN | EPOLLRDHUP, or only EPOLLRDHUP when the application receives (app_rx, or a thread
+ * in iwk_cq_wait / iwk_cq_progress is driving the socket right now: app_driving). */
 uint32_t iwk_qp_rx_events(const struct iwk_qp *qp);
+/* Sets the QP socket's epoll events from its state (receive side, EPOLLOUT wanted); qp->lock held. */
+void iwk_qp_rearm(struct iwk_qp *qp);
 void iwk_cq_detach(struct iwk_cq *cq, struct iwk_qp *qp);
 
 /* ---- MPA framing (mpa_frame.c) -------------------------------------------------------------- */
@@ -289,7 +292,6 @@ struct iwk_qp {
     uint32_t tx_plen;              /* payload octets in that FPDU */
     struct iwk_fpdu tx_fpdu;
     int tx_fpdu_busy;
-    uint8_t tx_more;               /* the FPDU being written is not its message's last: MSG_MORE */
     int want_out;                  /* EPOLLOUT armed */
     struct iwk_mpa_tx mtx;
     uint32_t mulpdu;
