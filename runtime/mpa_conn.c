@@ -64,6 +64,19 @@ static void tune_socket(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* iwk_conn_param.socket_buffer: fixed socket buffers instead of autotuning (0: leave them; the
+ * kernel caps them at net.core.wmem_max / rmem_max). */
+static int set_buffers(int fd, uint32_t bytes)
+{
+    int b = (int)bytes;
+    if (bytes == 0)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &b, sizeof b) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &b, sizeof b) < 0)
+        return -errno;
+    return 0;
+}
+
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
     int64_t left = deadline - now_ms();
@@ -313,6 +326,8 @@ static int check_param(const struct iwk_conn_param *p)
         return -EINVAL;
     if ((size_t)p->private_data_len + (p->mpa_rev == 2 ? 4u : 0u) > IWK_MPA_MAX_PD_LEN)
         return -EMSGSIZE;
+    if (p->socket_buffer != 0 && (p->socket_buffer < 4096u || p->socket_buffer > (64u << 20)))
+        return -EINVAL;
     return 0;
 }
 
@@ -443,6 +458,7 @@ int iwk_connect(struct iwk_qp *qp, const char *host, uint16_t port, const struct
         set_reason(qp, rc, "TCP connect failed");
         goto fail;
     }
+    (void)set_buffers(fd, p.socket_buffer); /* a limit, not a requirement: if refused, autotuning stays */
     struct iwk_pcap_flow rec = { 0 };
     iwk_pcap_flow_start(qp->ctx->pcap, &rec, fd, 1);
 
@@ -845,6 +861,7 @@ int iwk_accept(struct iwk_conn_request *r, struct iwk_qp *qp, const struct iwk_c
     if (busy)
         return -EISCONN;
     int64_t deadline = now_ms() + p.timeout_ms;
+    (void)set_buffers(r->fd, p.socket_buffer); /* a limit, not a requirement: if refused, autotuning stays */
     struct iwk_mpa_responder *m = &qp->mresp;
     struct iwk_mpa_responder_actions act;
     responder_config(m, &p);

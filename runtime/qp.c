@@ -571,6 +571,15 @@ int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out)
     pthread_mutex_lock(&q->lock);
     *out = q->info;
     out->state = q->state;
+    int fd = q->fd;
+    out->socket_sndbuf = out->socket_rcvbuf = 0;
+    int v = 0;
+    socklen_t vl = sizeof v;
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v > 0)
+        out->socket_sndbuf = (uint32_t)v;
+    vl = sizeof v;
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl) == 0 && v > 0)
+        out->socket_rcvbuf = (uint32_t)v;
     pthread_mutex_unlock(&q->lock);
     return 0;
 }

@@ -91,9 +91,9 @@ def main():
             check_row(r, "send", r.get("size"), KEYS, what)
         print("ok:", what, flush=True)
 
-    what = "64 QPs, --baseline 1qp, idle QP memory"
+    what = "64 QPs, --baseline 1qp, idle QP memory, --sockbuf 64k"
     rows = run(iwperf, ["--loopback", "--op", "write", "--size", "4096", "--qps", "64", "--depth", "8",
-                        "--iters", "50", "--baseline", "1qp"], what)
+                        "--iters", "50", "--baseline", "1qp", "--sockbuf", "64k"], what)
     check(len(rows) == 1, "%s: %d rows" % (what, len(rows)))
     for r in rows:
         # under ASan/UBSan mallinfo2 does not see the sanitizer's allocator: heap keys are null there, the

@@ -153,6 +153,38 @@ static void test_write_rtr_connects(void **state)
     server_close(&s);
 }
 
+/* iwk_conn_param.socket_buffer (for many QPs per process, README "iwperf"): out of 4096..64 MiB it is
+ * refused before anything is sent; in range, the socket's buffers are fixed at that size (Linux
+ * reports twice the value set, socket(7)) and the connection works. */
+static void test_socket_buffer(void **state)
+{
+    (void)state;
+    struct server s;
+    server_open(&s);
+    int fd = raw_connect(iwk_listener_port(s.l));
+    send_request(fd);
+    struct iwk_conn_request *req = NULL;
+    assert_int_equal(iwk_get_request(s.l, 5000, &req), 0);
+    struct iwk_conn_param cp;
+    assert_int_equal(iwk_conn_param_profile(&cp, "rfc"), 0);
+    cp.socket_buffer = 100;
+    assert_int_equal(iwk_accept(req, s.qp, &cp), -EINVAL);
+    cp.socket_buffer = 65536;
+    assert_int_equal(iwk_accept(req, s.qp, &cp), 0);
+    read_reply(fd);
+    uint8_t f[2 + 14 + 4] = { 0, 14, 0xC1, 0x40 }; /* the Write RTR */
+    iwk_crc32c_put_wire(f + 16, iwk_crc32c(f, 16));
+    assert_int_equal(write(fd, f, sizeof f), (ssize_t)sizeof f);
+    struct iwk_qp_info qi;
+    iwk_qp_info(s.qp, &qi);
+    assert_int_equal(qi.state, IWK_QPS_RTS);
+    assert_int_equal(qi.socket_sndbuf, 2u * 65536u);
+    assert_int_equal(qi.socket_rcvbuf, 2u * 65536u);
+    close(fd);
+    assert_int_equal(iwk_qp_wait_closed(s.qp, 5000), 0);
+    server_close(&s);
+}
+
 /* A client that sends half a Request and then nothing does not hold up the next one: iwk_get_request
  * serves every pending connection at once (the silent one is dropped after its own timeout). */
 static void test_slow_client_does_not_block(void **state)
@@ -181,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_slow_client_does_not_block),
         cmocka_unit_test(test_no_rtr_times_out),
         cmocka_unit_test(test_write_rtr_connects),
+        cmocka_unit_test(test_socket_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

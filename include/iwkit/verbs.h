@@ -201,6 +201,10 @@ struct iwk_conn_param {
     const void *private_data; /* up to 512 - 4 octets (rev 2 uses 4 for IRD/ORD) */
     uint16_t private_data_len;
     int timeout_ms;           /* MPA setup timeout (RFC 5044 §7.1.2 rule 10), default 10000 when 0 */
+    uint32_t socket_buffer;   /* SO_SNDBUF and SO_RCVBUF of the connection's socket in octets (4096..
+                                 64 MiB); 0: the kernel's autotuning. Hundreds of busy QPs in one
+                                 process: 262144 keeps their aggregate goodput near one QP's, where
+                                 autotuned buffers grow until the kernel's copies dominate (README) */
     uint16_t first_fpdu_delay_ms; /* Initiator: pause after the Reply before the first FPDU (the RTR
                                      too). Linux siw as Responder attaches the socket to its QP only
                                      after sending the Reply and leaves an FPDU that arrives before
@@ -268,6 +272,9 @@ struct iwk_qp_info {
     char reason[128];
     /* counters */
     uint64_t tx_fpdus, rx_fpdus, tx_bytes, rx_bytes;
+    /* the socket's SO_SNDBUF / SO_RCVBUF as the kernel reports them now (Linux reports twice what
+     * iwk_conn_param.socket_buffer set; autotuned ones grow with traffic); 0 without a socket */
+    uint32_t socket_sndbuf, socket_rcvbuf;
 };
 int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out);
 /* Waits until the QP leaves RTS/CLOSING (peer closed or error), up to timeout_ms. */

@@ -64,12 +64,13 @@ static const char *const op_names[OP_COUNT] = { "write", "read", "send", "atomic
 enum mode { MODE_IDLE, MODE_BW, MODE_LAT };
 enum cmd { CMD_CREDIT = 1, CMD_PHASE, CMD_PHASE_ACK, CMD_SYNC, CMD_SYNC_ACK, CMD_DONE };
 
-/* How a side waits: --spin, --cq-wait, --timeout, --progress. */
+/* How a side waits (--spin, --cq-wait, --timeout, --progress) and sizes its sockets (--sockbuf). */
 struct waitcfg {
     uint32_t spin;
     int wait;                   /* enum wait_mode */
     int timeout_ms;
     int app_progress;           /* --progress app: IWK_CTX_APP_PROGRESS, the app thread receives */
+    uint32_t sockbuf;           /* --sockbuf: iwk_conn_param.socket_buffer (0: autotuning) */
 };
 
 struct opts {
@@ -770,6 +771,7 @@ static int srv_accept(struct ep *s, struct iwk_conn_request *req, const struct p
     cp.mpa_rev = ri->mpa_rev;
     cp.crc = ri->crc ? IWK_CRC_REQUIRED : IWK_CRC_OPTIONAL; /* the client's choice */
     cp.markers = ri->markers;
+    cp.socket_buffer = s->wc.sockbuf;
     cp.ird = ri->ord > 16 ? ri->ord : 16;
     cp.ord = ri->ird > 16 ? ri->ird : 16;
     cp.private_data = pd;
@@ -1064,6 +1066,7 @@ static int cli_connect(struct ep *c, const struct opts *o, const char *host, uin
         cp.rtr = 0;
         cp.crc = o->crc ? IWK_CRC_REQUIRED : IWK_CRC_OFF;
         cp.markers = (uint8_t)o->markers;
+        cp.socket_buffer = o->wc.sockbuf;
         cp.ird = cp.ord = (uint16_t)(o->depth > 16u ? o->depth : 16u);
         cp.private_data = pd;
         cp.private_data_len = params_put(pd, &p);
@@ -1695,7 +1698,7 @@ static void usage(void)
             "usage: iwperf --loopback | --server [--port P] | --client HOST [--port P]\n"
             "  [--op write|read|send|atomic|write_imm] [--size N[k|M] | --sweep | --sizes a,b,...]\n"
             "  [--iters N | --duration SECONDS] [--depth D] [--qps N] [--crc on|off] [--markers on|off]\n"
-            "  [--baseline tcp|ucx|1qp|tcp,ucx,1qp] [--spin N] [--cq-wait block|poll|event]\n  [--progress thread|app]  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
+            "  [--baseline tcp|ucx|1qp|tcp,ucx,1qp] [--spin N] [--cq-wait block|poll|event]\n  [--progress thread|app] [--sockbuf BYTES]  [--test bw|lat|both] [--timeout SECONDS] [--pcap FILE] [--json]\n");
 }
 
 static int parse_size(const char *s, uint32_t *out)
@@ -1798,6 +1801,10 @@ static int parse_opt(int c, const char *arg, struct opts *o)
         o->do_lat = strcmp(arg, "bw") != 0;
         return strcmp(arg, "bw") == 0 || strcmp(arg, "lat") == 0 || strcmp(arg, "both") == 0 ? 0 : -1;
     case 'W': return parse_wait(arg, &o->wc.wait);
+    case 'B':
+        if (parse_size(arg, &o->wc.sockbuf) != 0)
+            return -1;
+        return o->wc.sockbuf >= 4096u && o->wc.sockbuf <= (64u << 20) ? 0 : -1;
     case 'G':
         o->wc.app_progress = strcmp(arg, "app") == 0;
         return o->wc.app_progress || strcmp(arg, "thread") == 0 ? 0 : -1;
@@ -1819,7 +1826,8 @@ static int parse(int argc, char **argv, struct opts *o)
         { "cq-wait", required_argument, NULL, 'W' }, { "pcap", required_argument, NULL, 'P' },
         { "timeout", required_argument, NULL, 'T' }, { "test", required_argument, NULL, 'X' },
         { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-        { "progress", required_argument, NULL, 'G' }, { 0, 0, 0, 0 } };
+        { "progress", required_argument, NULL, 'G' }, { "sockbuf", required_argument, NULL, 'B' },
+        { 0, 0, 0, 0 } };
     *o = (struct opts){ .op = OP_WRITE, .sizes = { 65536 }, .nsizes = 1, .iters = DEFAULT_ITERS,
                         .depth = DEFAULT_DEPTH, .qps = 1, .crc = 1, .port = 7175, .do_bw = 1, .do_lat = 1,
                         .wc = { .spin = DEFAULT_SPIN, .timeout_ms = DEFAULT_TIMEOUT_MS } };
