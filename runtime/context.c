@@ -523,14 +523,12 @@ static uint32_t drive_begin(struct iwk_cq *cq, struct iwk_qp **q, int waiter)
     return n;
 }
 
-/* With `rx`, receives on q[i] where `ready` says so (NULL: on all); hands each socket back to the
- * progress thread and reads what it left to us meanwhile (its kick). */
-static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, const struct pollfd *ready, int rx)
+/* With `rx`, receives on every q[i] first; hands each socket back to the progress thread and
+ * reads what it left to us meanwhile (its kick). */
+static void drive_end(struct iwk_cq *cq, struct iwk_qp **q, uint32_t n, int rx)
 {
     for (uint32_t i = 0; i < n; i++) {
-        if (ready != NULL && (ready[i].revents & (POLLERR | POLLHUP | POLLRDHUP)))
-            __atomic_store_n(&q[i]->rx_hup, 1, __ATOMIC_SEQ_CST);
-        if (rx && (ready == NULL || ready[i].revents))
+        if (rx)
             iwk_qp_rx_drive(q[i]);
         /* the last driver gives EPOLLIN back (re-arming reports data that came meanwhile) */
         pthread_mutex_lock(&q[i]->lock);
@@ -612,7 +610,7 @@ static int cq_drive(struct iwk_cq *cq, int wait_ms, int session)
         cq->waiters--;
         pthread_mutex_unlock(&cq->lock);
     }
-    drive_end(cq, q, n, NULL, 0);
+    drive_end(cq, q, n, 0);
     return r > 0 || any || (r < 0 && errno == EINTR);
 }
 
@@ -621,7 +619,7 @@ int iwk_cq_progress(struct iwk_cq *cq, int timeout_ms)
     if (timeout_ms == 0) { /* no poll(): try every socket once */
         struct iwk_qp *q[IWK_CQ_MAX_DRIVE];
         uint32_t n = drive_begin(cq, q, 0);
-        drive_end(cq, q, n, NULL, 1);
+        drive_end(cq, q, n, 1);
     }
     int64_t end = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
     while (timeout_ms != 0) {

@@ -850,7 +850,7 @@ static int rx_step(struct iwk_qp *qp)
             struct iovec v = { rx->head + rx->head_have, IWK_RX_HEAD_LEN - rx->head_have };
             r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, v.iov_len, SIZE_MAX, SIZE_MAX, &qp->rxrec);
             if (r > 0) {
-                rx->short_read = (size_t)r < qp->mrx.planned || (qp->mrx.stash_len == 0 && qp->mrx.drained);
+                rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
                 rx->head_have += (uint32_t)r;
                 qp->info.rx_bytes += (uint64_t)r;
             }
@@ -870,7 +870,7 @@ static int rx_step(struct iwk_qp *qp)
         r = iwk_mpa_rx_read(&qp->mrx, qp->fd, v, n, total - rx->body_got, rx->body_got < crc_end ? ce : 0, ns,
                             &qp->rxrec);
         if (r > 0) {
-            rx->short_read = (size_t)r < qp->mrx.planned || (qp->mrx.stash_len == 0 && qp->mrx.drained);
+            rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
             rx->body_got += (uint32_t)r;
             qp->info.rx_bytes += (uint64_t)r;
             uint32_t pay = rx->body_got > mo_len ? rx->body_got - mo_len : 0u;

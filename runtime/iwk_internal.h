@@ -180,6 +180,9 @@ struct iwk_mpa_rx {
  * boundary). Returns octets stored (> 0), 0 at end of stream, -EAGAIN, or -errno. */
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
                      size_t crc_end, size_t next_start, struct iwk_pcap_rxrec *rec);
+/* After iwk_mpa_rx_read stored `stored` octets: 1 when the socket is known to be empty (the read
+ * took less than planned, or the read-ahead is used up and its readv found the socket empty). */
+int iwk_mpa_rx_emptied(const struct iwk_mpa_rx *rx, long stored);
 void iwk_mpa_rx_fpdu_begin(struct iwk_mpa_rx *rx);
 
 /* ---- queue pairs (rdmap_qp.c) --------------------------------------------------------------- */

@@ -272,6 +272,11 @@ static long read_rest(struct iwk_mpa_rx *rx, int fd, struct iovec *iov, int n, s
     return (long)r;
 }
 
+int iwk_mpa_rx_emptied(const struct iwk_mpa_rx *rx, long stored)
+{
+    return (size_t)stored < rx->planned || (rx->stash_len == 0 && rx->drained);
+}
+
 long iwk_mpa_rx_read(struct iwk_mpa_rx *rx, int fd, const struct iovec *dst, int ndst, size_t want,
                      size_t crc_end, size_t next_start, struct iwk_pcap_rxrec *rec)
 {
