@@ -355,17 +355,22 @@ def main():
     t0 = time.time()
     results, marker_rows, errors, raw, cmds = {}, [], [], [], []
     sizes = ",".join(str(s) for s in SIZES)
+
+    def run(args, timeout, what):
+        """One iwperf --json run: its command, rows and error go into the sweep's records."""
+        cmds.append("iwperf " + " ".join(args) + " --json")
+        rows, err = run_iwperf(iwperf, args, timeout)
+        raw.extend(rows)
+        if err:
+            errors.append("%s: %s" % (what, err))
+        return rows
+
     for op in OPS:
         runs = []
         for i in range(a.repeat):
             base = "tcp,ucx" if ucx and i == 0 else "tcp"
             args = ["--op", op, "--sizes", sizes, "--markers", "off", "--baseline", base] + common
-            cmds.append("iwperf " + " ".join(args) + " --json")
-            rows, err = run_iwperf(iwperf, args, 900)
-            raw += rows
-            runs.append(rows)
-            if err:
-                errors.append("%s sweep: %s" % (op, err))
+            runs.append(run(args, 900, "%s sweep" % op))
         results[op] = median_rows(runs)
     marker_pairs = {op: [] for op in OPS}
     marker_runs = {op: [] for op in OPS}
@@ -375,15 +380,11 @@ def main():
             for mk in ("off", "on"):
                 args = ["--op", op, "--sizes", str(MARKER_SIZE), "--markers", mk, "--baseline", "tcp",
                         "--test", "bw"] + common
-                cmds.append("iwperf " + " ".join(args) + " --json")
-                rows, err = run_iwperf(iwperf, args, 120)
-                raw += rows
+                rows = run(args, 120, "%s with Markers %s at %s" % (op, mk, size_name(MARKER_SIZE)))
                 if rows:
                     pair[mk] = rows[0].get("goodput_gbps")
                 if mk == "on":
                     marker_runs[op].append(rows)
-                if err:
-                    errors.append("%s with Markers %s at %s: %s" % (op, mk, size_name(MARKER_SIZE), err))
             if pair.get("on") and pair.get("off"):
                 marker_pairs[op].append((pair["off"], pair["on"], pair["on"] / pair["off"]))
     for op in OPS:
@@ -394,12 +395,7 @@ def main():
         for i in range(a.repeat):
             args = ["--op", op, "--sizes", str(MARKER_SIZE), "--markers", "off", "--baseline", "tcp", "--test", "bw",
                     "--progress", "app"] + common
-            cmds.append("iwperf " + " ".join(args) + " --json")
-            rows, err = run_iwperf(iwperf, args, 120)
-            raw += rows
-            runs.append(rows)
-            if err:
-                errors.append("%s at %s with --progress app: %s" % (op, size_name(MARKER_SIZE), err))
+            runs.append(run(args, 120, "%s at %s with --progress app" % (op, size_name(MARKER_SIZE))))
         app_rows[op] = median_rows(runs)
     lat_rows = []
     for name, extra in LAT_MODES:
@@ -407,12 +403,7 @@ def main():
         for i in range(a.repeat):
             args = ["--op", "write", "--size", "64", "--test", "lat", "--baseline", "tcp", "--loopback",
                     "--duration", a.duration, "--crc", "on", "--timeout", "10"] + extra
-            cmds.append("iwperf " + " ".join(args) + " --json")
-            rows, err = run_iwperf(iwperf, args, 60)
-            raw += rows
-            runs.append(rows)
-            if err:
-                errors.append("64 B write latency, %s: %s" % (name, err))
+            runs.append(run(args, 60, "64 B write latency, %s" % name))
         for r in median_rows(runs):
             r["mode"] = name
             lat_rows.append(r)
@@ -422,12 +413,7 @@ def main():
         for i in range(a.repeat):
             args = ["--op", "write", "--size", "65536", "--qps", str(MANY_QPS), "--depth", str(depth),
                     "--baseline", "1qp", "--test", "bw"] + (["--sockbuf", str(sockbuf)] if sockbuf else []) + common
-            cmds.append("iwperf " + " ".join(args) + " --json")
-            rows, err = run_iwperf(iwperf, args, 180)
-            raw += rows
-            runs.append(rows)
-            if err:
-                errors.append("%d QPs at depth %d: %s" % (MANY_QPS, depth, err))
+            runs.append(run(args, 180, "%d QPs at depth %d" % (MANY_QPS, depth)))
         for r in median_rows(runs):
             r["sockbuf"] = sockbuf
             many_rows.append(r)
