@@ -80,6 +80,7 @@ struct srv {
     struct iwk_wc wc[NRECV];
     uint32_t got;
     int rc;
+    pthread_t th;
 };
 
 static void *server(void *p)
@@ -117,17 +118,15 @@ static void *server(void *p)
     return NULL;
 }
 
-static void start(struct srv *s, struct end *c, uint32_t srv_flags, uint32_t cli_flags)
+/* Both ends (the server in its thread), connected; adv: the server's buffer and rkey. */
+static void start(struct srv *s, struct end *c, uint32_t srv_flags, uint32_t cli_flags, uint64_t adv[2])
 {
     end_open(&s->e, srv_flags);
     assert_int_equal(iwk_listen(s->e.ctx, "127.0.0.1", 0, 4, &s->l), 0);
     end_open(c, cli_flags);
     for (uint32_t i = 0; i < MEM; i++)
         c->mem[i] = pat(i / 65536u, i);
-}
-
-static void connect_to(struct srv *s, struct end *c, uint64_t adv[2])
-{
+    pthread_create(&s->th, NULL, server, s);
     struct iwk_conn_param cp;
     iwk_conn_param_profile(&cp, "rfc");
     cp.markers = 1;
@@ -139,6 +138,21 @@ static void connect_to(struct srv *s, struct end *c, uint64_t adv[2])
     assert_int_equal(qi.rx_markers, 1);
     assert_int_equal(qi.peer_private_data_len, 16);
     memcpy(adv, qi.peer_private_data, 16);
+}
+
+/* The client closes; the server saw the close and finished without error. */
+static void finish(struct srv *s, struct end *c)
+{
+    assert_int_equal(iwk_disconnect(c->qp, 10000), 0);
+    pthread_join(s->th, NULL);
+    assert_int_equal(s->rc, 0);
+}
+
+static void close_ends(struct srv *s, struct end *c)
+{
+    iwk_listener_close(s->l);
+    end_close(c);
+    end_close(&s->e);
 }
 
 /* Posts one work request, taking completions (in order, all successful) while the queue is full. */
@@ -184,10 +198,7 @@ static void transfer(uint32_t srv_flags, uint32_t cli_flags, uint32_t nw)
     struct srv s = { .nrecv = nw, .drive = 1 };
     struct end c;
     uint64_t adv[2], posted = 0, polled = 0;
-    start(&s, &c, srv_flags, cli_flags);
-    pthread_t th;
-    pthread_create(&th, NULL, server, &s);
-    connect_to(&s, &c, adv);
+    start(&s, &c, srv_flags, cli_flags, adv);
     for (uint32_t k = 0; k < 3u * nw; k++, posted++) {
         uint32_t j = k % nw;
         struct iwk_sge sg = { (uintptr_t)(c.mem + (size_t)j * 65536u), wsize(j), c.mr->lkey };
@@ -210,9 +221,7 @@ static void transfer(uint32_t srv_flags, uint32_t cli_flags, uint32_t nw)
             if (c.mem[MEM / 2 + o] != c.mem[o])
                 fail_msg("Read %u: octet %u differs", j, i);
         }
-    assert_int_equal(iwk_disconnect(c.qp, 10000), 0);
-    pthread_join(th, NULL);
-    assert_int_equal(s.rc, 0);
+    finish(&s, &c);
     assert_int_equal(s.got, nw);
     for (uint32_t j = 0; j < nw; j++) {
         assert_int_equal(s.wc[j].status, IWK_WC_SUCCESS);
@@ -223,9 +232,7 @@ static void transfer(uint32_t srv_flags, uint32_t cli_flags, uint32_t nw)
         if (memcmp(s.e.mem + (size_t)j * 65536u, c.mem + (size_t)j * 65536u, wsize(j)) != 0)
             fail_msg("Write %u: octets differ", j);
     }
-    iwk_listener_close(s.l);
-    end_close(&c);
-    end_close(&s.e);
+    close_ends(&s, &c);
 }
 
 /* Both ends with manual progress: the responder answers the Reads only because it calls
@@ -244,10 +251,7 @@ static void test_readahead_many_small(void **state)
     struct srv s = { .nrecv = NRECV, .drive = 1 };
     struct end c;
     uint64_t adv[2], polled = 0;
-    start(&s, &c, 0, 0);
-    pthread_t th;
-    pthread_create(&th, NULL, server, &s);
-    connect_to(&s, &c, adv);
+    start(&s, &c, 0, 0, adv);
     for (uint32_t k = 0; k < NRECV; k++) {
         struct iwk_sge sg = { (uintptr_t)(c.mem + (size_t)(k % 60u) * 65536u), 1u + k % 97u, c.mr->lkey };
         struct iwk_send_wr wr = { .wr_id = k, .flags = IWK_SEND_SIGNALED, .sg_list = &sg, .num_sge = 1,
@@ -255,9 +259,7 @@ static void test_readahead_many_small(void **state)
         post(&c, &wr, &polled);
     }
     drain(&c, &polled, NRECV);
-    assert_int_equal(iwk_disconnect(c.qp, 10000), 0);
-    pthread_join(th, NULL);
-    assert_int_equal(s.rc, 0);
+    finish(&s, &c);
     assert_int_equal(s.got, NRECV);
     for (uint32_t k = 0; k < NRECV; k++) {
         assert_int_equal(s.wc[k].wr_id, k);
@@ -265,9 +267,7 @@ static void test_readahead_many_small(void **state)
         if (memcmp(s.e.mem + MEM / 2 + (size_t)k * 128u, c.mem + (size_t)(k % 60u) * 65536u, 1u + k % 97u) != 0)
             fail_msg("Send %u: octets differ", k);
     }
-    iwk_listener_close(s.l);
-    end_close(&c);
-    end_close(&s.e);
+    close_ends(&s, &c);
 }
 
 /* A manual-progress end that makes no call has nothing placed (the Write has left the requester:
@@ -282,11 +282,8 @@ static void test_app_progress_places_only_when_called(void **state)
     struct srv s = { .nrecv = 0, .drive = 0 };
     struct end c;
     uint64_t adv[2], polled = 0;
-    start(&s, &c, IWK_CTX_APP_PROGRESS, 0);
+    start(&s, &c, IWK_CTX_APP_PROGRESS, 0, adv);
     assert_int_equal(iwk_cq_req_notify(s.e.cq, 0), -EOPNOTSUPP);
-    pthread_t th;
-    pthread_create(&th, NULL, server, &s);
-    connect_to(&s, &c, adv);
     /* the responder has not seen an FPDU yet (RFC 5044 §7.1.2 rule 4); wait until its accept has
      * returned, then Write 64 octets */
     struct iwk_qp_info qi;
@@ -305,12 +302,8 @@ static void test_app_progress_places_only_when_called(void **state)
     while (memcmp(s.e.mem + 4096u, c.mem, 64u) != 0 && now_ms() < end)
         assert_int_equal(iwk_cq_progress(s.e.cq, 0), 0); /* a Write completes nothing here */
     assert_memory_equal(s.e.mem + 4096u, c.mem, 64u);
-    assert_int_equal(iwk_disconnect(c.qp, 10000), 0);
-    pthread_join(th, NULL);
-    assert_int_equal(s.rc, 0);
-    iwk_listener_close(s.l);
-    end_close(&c);
-    end_close(&s.e);
+    finish(&s, &c);
+    close_ends(&s, &c);
 }
 
 int main(void)
