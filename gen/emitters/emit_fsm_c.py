@@ -308,6 +308,14 @@ def acsl_expr(lets, e, old=False, want=None):
     return render(lets.subst(e), namer(lets, "acsl", old), "acsl", want)
 
 
+def behavior(c, m, lets, t, assumes):
+    """ACSL behavior of transition t: assumes (its source, event and guard as the caller states
+    them) and its row of the transition relation."""
+    c(f"    behavior t{tnum(t)}: // line {t.loc.line}: {t.source.name} {t.ev.name} -> {t.dest.name}; {t.ref}")
+    c(f"        assumes {assumes};")
+    c("        ensures " + " &&\n            ".join(transition_post(m, lets, t)) + ";")
+
+
 def emit_machine(c, m):
     n = cname(m)
     lets = Lets(m)
@@ -413,9 +421,7 @@ def emit_machine(c, m):
         if t.guard is not None:
             a += " && " + acsl_expr(lets, t.guard, want="bool")
         assumes.append(a)
-        c(f"    behavior t{tnum(t)}: // line {t.loc.line}: {t.source.name} {t.ev.name} -> {t.dest.name}; {t.ref}")
-        c(f"        assumes {a};")
-        c("        ensures " + " &&\n            ".join(transition_post(m, lets, t)) + ";")
+        behavior(c, m, lets, t, a)
     c("    behavior none: // no transition for (state, event): nothing changes")
     c("        assumes " + " &&\n            ".join(f"!({a})" for a in assumes) + ";")
     c("        ensures " + " &&\n            ".join(none_post(m)) + ";")
@@ -623,9 +629,7 @@ def emit_pair(c, m, lets, s, e, tse):
     for t in tse:
         a = acsl_expr(lets, t.guard, want="bool") if t.guard is not None else "\\true"
         assumes.append(a)
-        c(f"    behavior t{tnum(t)}: // line {t.loc.line}: {t.source.name} {t.ev.name} -> {t.dest.name}; {t.ref}")
-        c(f"        assumes {a};")
-        c("        ensures " + " &&\n            ".join(transition_post(m, lets, t)) + ";")
+        behavior(c, m, lets, t, a)
     if all(t.guard is not None for t in tse):
         c("    behavior none: // no guard holds: nothing changes")
         c("        assumes " + " && ".join(f"!({a})" for a in assumes) + ";")
