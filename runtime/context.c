@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,26 +197,92 @@ int iwk_pd_free(struct iwk_pd *pd)
 
 #define STAG_INDEX(s) ((s) >> 8)
 #define STAG_KEY(s) ((s) & 0xFFu)
+#define MR_TABLE_MIN 64u
+#define MR_MAX (1u << 22)     /* registered regions per context: the table stays under half full */
 
-static int mr_slot(struct iwk_context *ctx, uint32_t *index)
+/* STags are not guessable (RFC 5040 §8.1.1 item 8, RFC 5042 §5.1.2): index (24 bits) and key
+ * (8 bits) both come from getrandom(2). ctx->mrs is an open-addressing table of mr_cap slots (a
+ * power of two, at most half full) keyed by the index, probed linearly from index % mr_cap. */
+static int stag_random(uint32_t *out)
 {
-    for (uint32_t i = 1; i < ctx->mr_cap; i++) {
-        if (ctx->mrs[i] == NULL) {
-            *index = i;
+    uint32_t v = 0;
+    ssize_t n;
+    do
+        n = getrandom(&v, sizeof v, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof v)
+        return -EIO;
+    *out = v;
+    return 0;
+}
+
+/* The slot holding `index`, or the empty slot where it would go. */
+static uint32_t mr_probe(const struct iwk_context *ctx, uint32_t index)
+{
+    uint32_t mask = ctx->mr_cap - 1u;
+    uint32_t i = index & mask;
+    while (ctx->mrs[i] != NULL && STAG_INDEX(ctx->mrs[i]->pub.rkey) != index)
+        i = (i + 1u) & mask;
+    return i;
+}
+
+static int mr_table_grow(struct iwk_context *ctx)
+{
+    uint32_t ncap = ctx->mr_cap == 0 ? MR_TABLE_MIN : ctx->mr_cap * 2u;
+    struct iwk_mr_obj **n = calloc(ncap, sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    struct iwk_mr_obj **old = ctx->mrs;
+    uint32_t ocap = ctx->mr_cap;
+    ctx->mrs = n;
+    ctx->mr_cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++)
+        if (old[i] != NULL)
+            ctx->mrs[mr_probe(ctx, STAG_INDEX(old[i]->pub.rkey))] = old[i];
+    free(old);
+    return 0;
+}
+
+/* A fresh random STag whose index is not in use; ctx->lock held. */
+static int mr_new_stag(struct iwk_context *ctx, uint32_t *stag)
+{
+    if (ctx->n_mr >= MR_MAX)
+        return -ENOMEM;
+    if (2u * (ctx->n_mr + 1u) > ctx->mr_cap) {
+        int rc = mr_table_grow(ctx);
+        if (rc != 0)
+            return rc;
+    }
+    for (;;) {
+        uint32_t v;
+        int rc = stag_random(&v);
+        if (rc != 0)
+            return rc;
+        if (STAG_INDEX(v) != 0 && ctx->mrs[mr_probe(ctx, STAG_INDEX(v))] == NULL) {
+            *stag = v;
             return 0;
         }
     }
-    uint32_t ncap = ctx->mr_cap == 0 ? 64u : ctx->mr_cap * 2u;
-    if (ncap > (1u << 24))
-        return -ENOMEM;
-    struct iwk_mr_obj **n = realloc(ctx->mrs, ncap * sizeof *n);
-    if (n == NULL)
-        return -ENOMEM;
-    memset(n + ctx->mr_cap, 0, (ncap - ctx->mr_cap) * sizeof *n);
-    *index = ctx->mr_cap == 0 ? 1u : ctx->mr_cap;
-    ctx->mrs = n;
-    ctx->mr_cap = ncap;
-    return 0;
+}
+
+/* Removes the region with `index` (backward-shift deletion keeps every probe chain whole). */
+static void mr_table_remove(struct iwk_context *ctx, uint32_t index)
+{
+    uint32_t mask = ctx->mr_cap - 1u;
+    uint32_t i = mr_probe(ctx, index);
+    if (ctx->mrs[i] == NULL)
+        return;
+    ctx->mrs[i] = NULL;
+    for (uint32_t j = (i + 1u) & mask; ctx->mrs[j] != NULL; j = (j + 1u) & mask) {
+        uint32_t home = STAG_INDEX(ctx->mrs[j]->pub.rkey) & mask;
+        /* the entry at j may move to the hole at i unless its home lies cyclically in (i, j] */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            ctx->mrs[i] = ctx->mrs[j];
+            ctx->mrs[j] = NULL;
+            i = j;
+        }
+    }
 }
 
 int iwk_mr_reg(struct iwk_pd *pd, void *addr, size_t length, uint32_t access, struct iwk_mr **out)
@@ -234,18 +301,16 @@ int iwk_mr_reg(struct iwk_pd *pd, void *addr, size_t length, uint32_t access, st
         return -ENOMEM;
     struct iwk_context *ctx = pd->ctx;
     pthread_mutex_lock(&ctx->lock);
-    uint32_t index = 0;
-    int rc = mr_slot(ctx, &index);
+    uint32_t stag = 0;
+    int rc = mr_new_stag(ctx, &stag);
     if (rc == 0) {
-        /* the key varies so that a stale STag of a reused index does not match */
-        uint8_t key = (uint8_t)((index * 131u + ctx->n_mr * 7u + 1u) & 0xFFu);
         mr->pub.addr = addr;
         mr->pub.length = length;
         mr->pub.access = access;
-        mr->pub.lkey = mr->pub.rkey = (index << 8) | key;
+        mr->pub.lkey = mr->pub.rkey = stag;
         mr->pd = pd;
         mr->valid = 1;
-        ctx->mrs[index] = mr;
+        ctx->mrs[mr_probe(ctx, STAG_INDEX(stag))] = mr;
         ctx->n_mr++;
         pd->n_users++;
     }
@@ -263,7 +328,7 @@ int iwk_mr_dereg(struct iwk_mr *pub)
     struct iwk_mr_obj *mr = (struct iwk_mr_obj *)pub;
     struct iwk_context *ctx = mr->pd->ctx;
     pthread_mutex_lock(&ctx->lock);
-    ctx->mrs[STAG_INDEX(pub->rkey)] = NULL;
+    mr_table_remove(ctx, STAG_INDEX(pub->rkey));
     ctx->n_mr--;
     mr->pd->n_users--;
     pthread_mutex_unlock(&ctx->lock);
@@ -300,9 +365,9 @@ int iwk_mr_rekey(struct iwk_mr *pub, uint8_t key)
 static struct iwk_mr_obj *mr_lookup(struct iwk_context *ctx, uint32_t stag)
 {
     uint32_t idx = STAG_INDEX(stag);
-    if (idx == 0 || idx >= ctx->mr_cap)
+    if (idx == 0 || ctx->mr_cap == 0)
         return NULL;
-    struct iwk_mr_obj *mr = ctx->mrs[idx];
+    struct iwk_mr_obj *mr = ctx->mrs[mr_probe(ctx, idx)];
     if (mr == NULL || mr->pub.rkey != stag || !mr->valid)
         return NULL;
     return mr;
@@ -331,6 +396,8 @@ enum iwk_stag_check iwk_stag_resolve(struct iwk_context *ctx, const struct iwk_p
     return r;
 }
 
+#define REMOTE_ACCESS (IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ | IWK_ACCESS_REMOTE_ATOMIC)
+
 int iwk_stag_invalidate(struct iwk_context *ctx, const struct iwk_pd *pd, uint32_t stag)
 {
     int rc = 0;
@@ -338,8 +405,8 @@ int iwk_stag_invalidate(struct iwk_context *ctx, const struct iwk_pd *pd, uint32
     struct iwk_mr_obj *mr = mr_lookup(ctx, stag);
     if (mr == NULL)
         rc = -EINVAL;
-    else if (mr->pd != pd)
-        rc = -EACCES;
+    else if (mr->pd != pd || (mr->pub.access & REMOTE_ACCESS) == 0)
+        rc = -EACCES; /* a local-only STag is never the peer's to invalidate */
     else
         mr->valid = 0;
     pthread_mutex_unlock(&ctx->lock);

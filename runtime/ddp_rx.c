@@ -834,6 +834,17 @@ static int body_done(struct iwk_qp *qp, uint32_t prefetched)
     return 0;
 }
 
+/* The octets in so far show a ULPDU shorter than its DDP header: the FPDU may end before the 16
+ * octets RX_HEAD waits for, so head_done reports it now rather than wait for octets that may never
+ * come. */
+static int head_short(const struct iwk_rx *rx)
+{
+    if (rx->head_have < 3u)
+        return 0;
+    uint32_t ulen = ((uint32_t)rx->head[0] << 8) | rx->head[1];
+    return ulen < ((rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN);
+}
+
 /* One step of the reader: 1 progress, 0 would block, -1 stream ended. */
 static int rx_step(struct iwk_qp *qp)
 {
@@ -846,7 +857,7 @@ static int rx_step(struct iwk_qp *qp)
             iwk_mpa_rx_fpdu_begin(&qp->mrx);
             rx->fpdu_open = 1;
         }
-        if (rx->head_have < IWK_RX_HEAD_LEN) {
+        if (rx->head_have < IWK_RX_HEAD_LEN && !head_short(rx)) {
             struct iovec v = { rx->head + rx->head_have, IWK_RX_HEAD_LEN - rx->head_have };
             r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, v.iov_len, SIZE_MAX, SIZE_MAX, &qp->rxrec);
             if (r > 0) {
@@ -855,7 +866,7 @@ static int rx_step(struct iwk_qp *qp)
                 qp->info.rx_bytes += (uint64_t)r;
             }
         }
-        if (r > 0 && rx->head_have == IWK_RX_HEAD_LEN)
+        if (r > 0 && (rx->head_have == IWK_RX_HEAD_LEN || head_short(rx)))
             (void)head_done(qp);
         break;
     }

@@ -45,8 +45,8 @@ struct iwk_context {
     pthread_t thread;
     int thread_started;
     int stop;
-    struct iwk_mr_obj **mrs;    /* STag index -> MR (NULL: free); index 0 unused */
-    uint32_t mr_cap;
+    struct iwk_mr_obj **mrs;    /* open-addressing table by random STag index (context.c) */
+    uint32_t mr_cap;            /* its slots: a power of two, at most half used */
     uint32_t n_pd, n_cq, n_qp, n_mr;
     struct iwk_pcap *pcap;
     uint64_t gen;               /* progress-loop iterations (a QP is freed only after one passed) */
@@ -87,7 +87,8 @@ enum iwk_stag_check {
  * success *dst is where the octets go (or come from). Holds ctx->lock only while it looks. */
 enum iwk_stag_check iwk_stag_resolve(struct iwk_context *ctx, const struct iwk_pd *pd, uint32_t stag,
                                      uint64_t to, uint64_t len, uint32_t access, uint8_t **dst);
-/* Invalidates a remote STag named by a Send with Invalidate; 0 or -EINVAL / -EACCES. */
+/* Invalidates a remote STag named by a Send with Invalidate: only a valid STag of this PD that was
+ * registered for remote access (RFC 5040 §5.3, RFC 5042 §6.4.5); 0 or -EINVAL / -EACCES. */
 int iwk_stag_invalidate(struct iwk_context *ctx, const struct iwk_pd *pd, uint32_t stag);
 
 /* ---- completion queues ---------------------------------------------------------------------- */

@@ -33,6 +33,7 @@ struct iwk_listener {
     uint16_t port;
     struct iwk_conn_request *pend[LISTEN_PENDING];
     uint32_t npend;
+    uint64_t accepted;     /* connections accepted so far (gives each its arrival number) */
 };
 
 struct iwk_conn_request {
@@ -43,6 +44,7 @@ struct iwk_conn_request {
     size_t frame_have;     /* octets of the Request read so far */
     int ready;             /* a valid Request, waiting for iwk_get_request to hand it out */
     int64_t deadline;      /* RFC 5044 §7.1.2 rule 8: no Request in time, the connection is dropped */
+    uint64_t arrival;      /* the listener's accept count when this one came */
     struct iwk_mpa_request req;
     struct iwk_mpa_responder_input in;
     struct iwk_conn_request_info info;
@@ -684,7 +686,20 @@ static void pend_remove(struct iwk_listener *l, uint32_t i)
     l->pend[i] = l->pend[--l->npend];
 }
 
-/* Accepts every waiting connection; when the pending list is full the oldest one goes. */
+/* The pending connection to drop for a new one: the oldest that has not sent a complete Request
+ * (a trickle of silent connects cannot keep newer clients out), else the oldest. */
+static uint32_t pend_victim(const struct iwk_listener *l)
+{
+    uint32_t v = 0;
+    for (uint32_t i = 1; i < l->npend; i++) {
+        const struct iwk_conn_request *a = l->pend[i], *b = l->pend[v];
+        if (a->ready != b->ready ? !a->ready : a->arrival < b->arrival)
+            v = i;
+    }
+    return v;
+}
+
+/* Accepts every waiting connection; when the pending list is full pend_victim's one goes. */
 static int accept_all(struct iwk_listener *l, int64_t now)
 {
     for (;;) {
@@ -700,10 +715,12 @@ static int accept_all(struct iwk_listener *l, int64_t now)
         r->ctx = l->ctx;
         r->fd = fd;
         r->deadline = now + MPA_REQUEST_WAIT_MS;
+        r->arrival = l->accepted++;
         iwk_pcap_flow_start(l->ctx->pcap, &r->rec, fd, 0);
         if (l->npend == LISTEN_PENDING) {
-            drop_request(l->pend[0]);
-            pend_remove(l, 0);
+            uint32_t v = pend_victim(l);
+            drop_request(l->pend[v]);
+            pend_remove(l, v);
         }
         l->pend[l->npend++] = r;
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "iwk_internal.h"
+#include "iwk_mpa.h"
 #include "iwkit/crc32c.h"
 
 static const uint8_t zero_pad[4];
@@ -161,12 +162,13 @@ static int rx_plan(const struct iwk_mpa_rx *rx, const struct iovec *dst, int nds
     return n;
 }
 
+/* RFC 5044 §4.2: the Reserved field is ignored on receive and FPDUPTR's two least significant
+ * bits are taken as zero (the FPDU start is 4-aligned, so the distance back always is). */
 static void rx_marker_done(struct iwk_mpa_rx *rx, uint64_t marker_pos)
 {
-    uint32_t v;
-    memcpy(&v, rx->mk, 4);
-    v = ntohl(v);
-    if ((v & 0xFFFFu) != (uint32_t)(marker_pos - rx->fpdu_start) || (v >> 16) != 0)
+    struct iwk_mpa_marker m;
+    if (iwk_mpa_marker_parse(rx->mk, sizeof rx->mk, &m) != IWK_OK ||
+        (uint32_t)(m.fpduptr - m.fpduptr % 4u) != (uint32_t)(marker_pos - rx->fpdu_start))
         rx->marker_error = 1;
 }
 

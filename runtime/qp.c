@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,51 @@ static void drop_jobs(struct iwk_qp *qp, struct iwk_job *j)
     free_jobs(j);
 }
 
+static void llp_fin(struct iwk_qp *qp);
+
+#define TERM_LINGER_MS 2000 /* how long iwk_qp_destroy waits for a queued Terminate to go out */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* RFC 5040 §5.4: a Terminate MUST be delivered, also when the application destroys the queue pair
+ * right after the error: what is queued up to the Terminate, and the FIN after it, go out first
+ * (for at most TERM_LINGER_MS while the peer does not read). qp->lock held; 1 when the FIN went. */
+static int deliver_terminate(struct iwk_qp *qp)
+{
+    if (qp->fsm.state != IWK_RDMAP_QP_TERMINATE || qp->fd < 0)
+        return 0;
+    int64_t deadline = mono_ms() + TERM_LINGER_MS;
+    for (;;) {
+        iwk_tx_pump(qp);
+        if (!qp->fin_sent && !qp->tx_fpdu_busy && qp->resp_head == NULL)
+            llp_fin(qp);
+        if (qp->fin_sent)
+            return 1;
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = { .fd = qp->fd, .events = POLLOUT };
+        pthread_mutex_unlock(&qp->lock);
+        (void)poll(&pfd, 1, (int)left);
+        pthread_mutex_lock(&qp->lock);
+    }
+}
+
+/* After our FIN: takes in what the peer sent meanwhile so that close() sends no reset, which
+ * could make the peer's stack drop the Terminate it has not read yet. */
+static void drain_input(int fd)
+{
+    uint8_t sink[4096];
+    for (int i = 0; i < 256; i++)
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            return;
+}
+
 int iwk_qp_destroy(struct iwk_qp *qp)
 {
     struct iwk_context *ctx = qp->ctx;
@@ -93,7 +139,8 @@ int iwk_qp_destroy(struct iwk_qp *qp)
     int fd = qp->fd;
     int watched = qp->watched;
     qp->watched = 0;
-    if (qp->state == IWK_QPS_RTS || qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_TERMINATE)
+    int graceful = deliver_terminate(qp);
+    if (!graceful && (qp->state == IWK_QPS_RTS || qp->state == IWK_QPS_CLOSING || qp->state == IWK_QPS_TERMINATE))
         iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, "queue pair destroyed");
     pthread_mutex_unlock(&qp->lock);
     if (watched)
@@ -105,6 +152,8 @@ int iwk_qp_destroy(struct iwk_qp *qp)
     pthread_mutex_unlock(&qp->rx_lock);
     if (fd >= 0) {
         iwk_pcap_flow_fin(&qp->rec, 0);
+        if (graceful)
+            drain_input(fd);
         close(fd);
     }
     if (qp->rtr_timer_fd >= 0)

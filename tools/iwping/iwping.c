@@ -218,9 +218,12 @@ static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
         iwk_reject(req, "iwping: size too big", 20);
         return fail(s, "client size larger than the server's --size");
     }
-    /* the first Send must find a buffer (RFC 5040 §5.3): post before accepting */
-    if (post_recv(s, 1, n) != 0)
+    /* the first Send must find a buffer (RFC 5040 §5.3): post before accepting; if that fails the
+     * request is rejected (which frees it and closes its socket) */
+    if (post_recv(s, 1, n) != 0) {
+        iwk_reject(req, "iwping: server cannot receive", 29);
         return -1;
+    }
     uint8_t pd[ADV_LEN];
     struct adv mine = { .magic = IWPING_MAGIC, .count = ca.count, .size = n, .buf_addr = (uintptr_t)s->buf,
                         .buf_rkey = s->bmr->rkey, .atom_rkey = s->amr->rkey, .atom_addr = (uintptr_t)s->atom,
