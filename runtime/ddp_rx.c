@@ -1,9 +1,11 @@
 /* runtime/ddp_rx.c - the receive side of the iwkit runtime, run by the progress thread:
  * FPDU framing (RFC 5044 §4), DDP segment checks and placement (RFC 5041 §5, §7: tagged STag/TO,
  * untagged QN/MSN/MO), RDMAP message handling (RFC 5040 §5, RFC 7306) and the RFC 5042 checks.
- * Headers are read first; payload goes straight from the socket into the target memory (the
- * registered region of a tagged segment, the posted receive buffer of an untagged one), after it
- * has been checked to fit. Any error ends the stream with the Terminate that names it. */
+ * Headers are read first (an untagged segment's MO included). Without CRC, payload goes straight
+ * from the socket into the target memory (the registered region of a tagged segment, the posted
+ * receive buffer of an untagged one), after the header has been checked; with CRC, the FPDU is
+ * staged and verified first, then the header checked and the payload placed (RFC 5044 §6). Any
+ * error ends the stream with the Terminate that names it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +291,8 @@ static int begin_segment(struct iwk_qp *qp)
             return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_MSN_RANGE), "MSN out of sequence");
         if (!rx->last && rx->qn != IWK_QN_SEND)
             return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_UNSPECIFIED), "control message in several segments");
+        if (rx->qn != IWK_QN_SEND && rx->mo != 0)
+            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "control message with MO != 0");
     }
     pthread_mutex_lock(&qp->lock);
     int live = qp->fsm.state == IWK_RDMAP_QP_RTS || qp->fsm.state == IWK_RDMAP_QP_CLOSING;
@@ -734,7 +738,33 @@ static void on_closed(struct iwk_qp *qp, long r)
     pthread_mutex_unlock(&qp->lock);
 }
 
-/* The first 16 octets of an FPDU are in: frame and check the segment, choose its destination. */
+/* The octets the FPDU's head needs: ULPDU_Length and the whole DDP header (MO included, so that
+ * it is validated before anything is placed, RFC 5041 §7.1); 16 until the T bit is in. */
+static uint32_t head_need(const struct iwk_rx *rx)
+{
+    if (rx->head_have < 3u)
+        return IWK_RX_HEAD_LEN;
+    return 2u + ((rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN);
+}
+
+/* With CRCs on, the payload goes to the QP's staging buffer first and reaches its target only once
+ * the FPDU is verified (RFC 5044 §6: stage, check, place); 0, or 1 when the stream ended. */
+static int stage_for(struct iwk_qp *qp, uint32_t len)
+{
+    struct iwk_rx *rx = &qp->rx;
+    if (len > rx->stage_cap) {
+        uint8_t *p = realloc(rx->stage, len);
+        if (p == NULL)
+            return rx_fail(qp, T_RDMAP_OP(IWK_RDMAP_TERM_OPER_CATASTROPHIC_STREAM), "out of memory for staging");
+        rx->stage = p;
+        rx->stage_cap = len;
+    }
+    set_dst_one(rx, rx->stage, len);
+    return 0;
+}
+
+/* The head of an FPDU is in. Without CRC the segment is checked now and its payload goes straight
+ * to its destination; with CRC everything waits until the FPDU is verified (body_done). */
 static int head_done(struct iwk_qp *qp)
 {
     struct iwk_rx *rx = &qp->rx;
@@ -743,21 +773,13 @@ static int head_done(struct iwk_qp *qp)
     rx->hdr_len = (rx->head[2] & 0x80u) ? IWK_DDP_TAGGED_HLEN : IWK_DDP_UNTAGGED_HLEN;
     if (rx->ulpdu_len < rx->hdr_len)
         return rx_fail(qp, T_DDP_CAT, "ULPDU shorter than its DDP header");
-    rx->head_have = 2u + rx->hdr_len; /* the MO of an untagged header is read with the body */
-    if (!(rx->head[2] & 0x80u)) {
-        /* placement at the MO expected in sequence (RFC 5041 §5.3), checked once the MO is in;
-         * a wrong one ends the stream, and what was placed stayed inside the posted buffer */
-        uint32_t qn = ((uint32_t)rx->head[8] << 24) | ((uint32_t)rx->head[9] << 16) |
-                      ((uint32_t)rx->head[10] << 8) | rx->head[11];
-        rx->mo_expected = qn == IWK_QN_SEND && rx->cur_recv_valid ? (uint32_t)rx->msg_len : 0u;
-        rx->head[16] = (uint8_t)(rx->mo_expected >> 24);
-        rx->head[17] = (uint8_t)(rx->mo_expected >> 16);
-        rx->head[18] = (uint8_t)(rx->mo_expected >> 8);
-        rx->head[19] = (uint8_t)rx->mo_expected;
-    }
     rx->phase = RX_BODY;
     rx->body_got = 0;
     rx->pad = (4u - ((2u + rx->ulpdu_len) & 3u)) & 3u;
+    rx->plen = rx->ulpdu_len - rx->hdr_len;
+    rx->staged = qp->mrx.crc;
+    if (rx->staged)
+        return stage_for(qp, rx->plen);
     if (begin_segment(qp) != 0)
         return 1;
     if (rx->ndst == 0 && rx->plen > 0)
@@ -765,27 +787,15 @@ static int head_done(struct iwk_qp *qp)
     return 0;
 }
 
-/* The body's pieces from octet `from` on: [MO][payload][pad][CRC][next FPDU's first 16]. */
+/* The body's pieces from octet `from` on: [payload][pad][CRC][next FPDU's first 16]. */
 static int body_iov(struct iwk_rx *rx, uint32_t from, struct iovec *v)
 {
     int n = 0;
-    uint32_t mo_len = rx->hdr_len == IWK_DDP_UNTAGGED_HLEN ? 4u : 0u;
-    struct iovec parts[3] = {
+    struct iovec parts[2] = {
         { rx->trailer, rx->pad + 4u },
         { rx->next_head, IWK_RX_HEAD_LEN },
-        { NULL, 0 },
     };
     uint32_t off = from;
-    if (mo_len > 0) {
-        if (off < mo_len) {
-            v[n].iov_base = rx->mo_wire + off;
-            v[n].iov_len = mo_len - off;
-            n++;
-            off = 0;
-        } else {
-            off -= mo_len;
-        }
-    }
     for (int i = 0; i < rx->ndst; i++) {
         if (off >= rx->dst[i].iov_len) {
             off -= (uint32_t)rx->dst[i].iov_len;
@@ -809,6 +819,21 @@ static int body_iov(struct iwk_rx *rx, uint32_t from, struct iovec *v)
     return n;
 }
 
+/* A verified FPDU's segment: checked as without CRC, then its staged payload is placed. */
+static int place_staged(struct iwk_qp *qp)
+{
+    struct iwk_rx *rx = &qp->rx;
+    const uint8_t *src = rx->stage;
+    if (begin_segment(qp) != 0)
+        return 1;
+    for (int i = 0; i < rx->ndst; i++) {
+        memcpy(rx->dst[i].iov_base, src, rx->dst[i].iov_len);
+        src += rx->dst[i].iov_len;
+    }
+    rx->got = rx->plen;
+    return 0;
+}
+
 /* Pad and CRC are in (and maybe the next FPDU's first octets): check, then act. */
 static int body_done(struct iwk_qp *qp, uint32_t prefetched)
 {
@@ -816,19 +841,22 @@ static int body_done(struct iwk_qp *qp, uint32_t prefetched)
     qp->info.rx_fpdus++;
     uint32_t crc = qp->mrx.crc_prev;
     qp->mrx.switched = 0;
+    uint8_t head[2u + IWK_DDP_UNTAGGED_HLEN];
+    memcpy(head, rx->head, sizeof head);
     memcpy(rx->head, rx->next_head, prefetched);
     rx->head_have = prefetched;
     rx->phase = RX_HEAD;
-    if (qp->mrx.marker_error)
-        return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_MARKER), "Marker does not point at the FPDU start");
+    /* the CRC first: it covers the Markers too, a damaged one is a CRC error (RFC 5044 §4.4) */
     if (qp->mrx.crc && crc != iwk_crc32c_get_wire(rx->trailer + rx->pad))
         return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_CRC), "FPDU CRC32c mismatch (RFC 5044 §4.4)");
-    if (rx->hdr_len == IWK_DDP_UNTAGGED_HLEN) {
-        uint32_t mo = ((uint32_t)rx->mo_wire[0] << 24) | ((uint32_t)rx->mo_wire[1] << 16) |
-                      ((uint32_t)rx->mo_wire[2] << 8) | rx->mo_wire[3];
-        memcpy(rx->head + 16, rx->mo_wire, 4);
-        if (mo != rx->mo_expected)
-            return rx_fail(qp, T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_MO), "Message Offset out of sequence");
+    if (qp->mrx.marker_error)
+        return rx_fail(qp, T_MPA(IWK_RDMAP_TERM_MPA_MARKER), "Marker does not point at the FPDU start");
+    if (rx->staged) {
+        memcpy(rx->head, head, sizeof head); /* begin_segment reads the header from there */
+        int r = place_staged(qp);
+        memcpy(rx->head, rx->next_head, prefetched);
+        if (r != 0)
+            return 1;
     }
     finish_segment(qp);
     return 0;
@@ -857,8 +885,8 @@ static int rx_step(struct iwk_qp *qp)
             iwk_mpa_rx_fpdu_begin(&qp->mrx);
             rx->fpdu_open = 1;
         }
-        if (rx->head_have < IWK_RX_HEAD_LEN && !head_short(rx)) {
-            struct iovec v = { rx->head + rx->head_have, IWK_RX_HEAD_LEN - rx->head_have };
+        if (rx->head_have < head_need(rx) && !head_short(rx)) {
+            struct iovec v = { rx->head + rx->head_have, head_need(rx) - rx->head_have };
             r = iwk_mpa_rx_read(&qp->mrx, qp->fd, &v, 1, v.iov_len, SIZE_MAX, SIZE_MAX, &qp->rxrec);
             if (r > 0) {
                 rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
@@ -866,14 +894,13 @@ static int rx_step(struct iwk_qp *qp)
                 qp->info.rx_bytes += (uint64_t)r;
             }
         }
-        if (r > 0 && (rx->head_have == IWK_RX_HEAD_LEN || head_short(rx)))
+        if (r > 0 && (rx->head_have >= head_need(rx) || head_short(rx)))
             (void)head_done(qp);
         break;
     }
     case RX_BODY: {
         struct iovec v[IWK_MAX_SGE + 4];
-        uint32_t mo_len = rx->hdr_len == IWK_DDP_UNTAGGED_HLEN ? 4u : 0u;
-        uint32_t crc_end = mo_len + rx->plen + rx->pad;
+        uint32_t crc_end = rx->plen + rx->pad;
         uint32_t total = crc_end + 4u + IWK_RX_HEAD_LEN;
         int n = body_iov(rx, rx->body_got, v);
         size_t ce = rx->body_got < crc_end ? crc_end - rx->body_got : 0;
@@ -884,8 +911,8 @@ static int rx_step(struct iwk_qp *qp)
             rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
             rx->body_got += (uint32_t)r;
             qp->info.rx_bytes += (uint64_t)r;
-            uint32_t pay = rx->body_got > mo_len ? rx->body_got - mo_len : 0u;
-            rx->got = pay < rx->plen ? pay : rx->plen;
+            if (!rx->staged)
+                rx->got = rx->body_got < rx->plen ? rx->body_got : rx->plen;
             if (rx->body_got >= crc_end + 4u)
                 (void)body_done(qp, rx->body_got - (crc_end + 4u));
         }

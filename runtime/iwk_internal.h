@@ -236,9 +236,9 @@ struct iwk_recv_entry {
     struct iovec dst[IWK_MAX_SGE]; /* last: receive-queue slots store only ndst of them */
 };
 
-/* RX_HEAD: the first 16 octets of an FPDU (ULPDU_Length, and the DDP header but an untagged
- * segment's MO); RX_BODY: with one readv when it is all there, the MO, the payload straight into
- * its destination, pad, CRC, and the first 16 octets of the next FPDU. */
+/* RX_HEAD: ULPDU_Length and the DDP header (16 octets tagged, 20 untagged); RX_BODY: with one
+ * readv when it is all there, the payload (straight into its destination, or into the staging
+ * buffer when CRCs are on), pad, CRC, and the first 16 octets of the next FPDU. */
 #define IWK_RX_HEAD_LEN 16u
 enum iwk_rx_phase { RX_HEAD, RX_BODY, RX_DEAD };
 
@@ -265,8 +265,9 @@ struct iwk_rx {
     uint32_t pad;
     uint32_t body_got, body_len;   /* RX_BODY progress */
     uint8_t next_head[IWK_RX_HEAD_LEN];
-    uint32_t mo_expected;          /* untagged: MO assumed for placement, checked when read */
-    uint8_t mo_wire[4];            /* untagged: the MO as received */
+    uint8_t staged;                /* CRC on: this FPDU's payload is read into `stage` first */
+    uint8_t *stage;                /* staging buffer (grown to the largest payload seen) */
+    uint32_t stage_cap;
     uint8_t short_read;            /* the last read returned less than asked: the socket is empty */
     /* untagged reassembly state per queue (RFC 5041 §5.3) */
     uint32_t expect_msn[IWK_NQN];

@@ -167,6 +167,7 @@ int iwk_qp_destroy(struct iwk_qp *qp)
     free_jobs(qp->sq_head);
     free_jobs(qp->resp_head);
     iwk_pcap_rx_free(&qp->rxrec);
+    free(qp->rx.stage);
     free(qp->rq);
     pthread_cond_destroy(&qp->cond);
     pthread_mutex_destroy(&qp->rx_lock);
