@@ -438,17 +438,11 @@ static int flow_usable(const struct iwk_pcap_flow *f, int dir)
     return f != NULL && f->pcap != NULL && (dir == 0 || dir == 1);
 }
 
-void iwk_pcap_flow_data(struct iwk_pcap_flow *f, int dir, const struct iovec *iov, int iovcnt, size_t len)
+/* Emits `len` octets of iov as segments of direction `dir`; p->lock held. */
+static void flow_emit(struct iwk_pcap_flow *f, int dir, const struct iovec *iov, int iovcnt, size_t len)
 {
-    if (!flow_usable(f, dir) || iov == NULL || iovcnt <= 0)
-        return;
-    len = iov_total(iov, iovcnt, len);
-    if (len == 0)
-        return;
     struct iwk_pcap *p = f->pcap;
     struct gather g = {iov, iovcnt, 0};
-    if (pthread_mutex_lock(&p->lock) != 0)
-        return;
     uint8_t *payload = p->frame + header_len(f);
     while (len > 0) {
         size_t n = len < IWK_PCAP_SEG_MAX ? len : IWK_PCAP_SEG_MAX;
@@ -457,7 +451,34 @@ void iwk_pcap_flow_data(struct iwk_pcap_flow *f, int dir, const struct iovec *io
         f->seq[dir] += (uint32_t)n;
         len -= n;
     }
-    pthread_mutex_unlock(&p->lock);
+}
+
+void iwk_pcap_flow_data(struct iwk_pcap_flow *f, int dir, const struct iovec *iov, int iovcnt, size_t len)
+{
+    if (!flow_usable(f, dir) || iov == NULL || iovcnt <= 0)
+        return;
+    len = iov_total(iov, iovcnt, len);
+    if (len == 0)
+        return;
+    if (pthread_mutex_lock(&f->pcap->lock) != 0)
+        return;
+    flow_emit(f, dir, iov, iovcnt, len);
+    pthread_mutex_unlock(&f->pcap->lock);
+}
+
+ssize_t iwk_pcap_sendmsg(struct iwk_pcap_flow *f, int fd, const struct msghdr *mh, int flags)
+{
+    if (!flow_usable(f, 0))
+        return sendmsg(fd, mh, flags);
+    if (pthread_mutex_lock(&f->pcap->lock) != 0)
+        return sendmsg(fd, mh, flags);
+    ssize_t w = sendmsg(fd, mh, flags);
+    int e = errno;
+    if (w > 0)
+        flow_emit(f, 0, mh->msg_iov, (int)mh->msg_iovlen, iov_total(mh->msg_iov, (int)mh->msg_iovlen, (size_t)w));
+    pthread_mutex_unlock(&f->pcap->lock);
+    errno = e;
+    return w;
 }
 
 void iwk_pcap_flow_fin(struct iwk_pcap_flow *f, int dir)

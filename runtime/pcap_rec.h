@@ -20,6 +20,8 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #define IWK_PCAP_SNAPLEN 262144u /* snapshot length in the file header */
@@ -61,6 +63,9 @@ int iwk_pcap_flow_start(struct iwk_pcap *p, struct iwk_pcap_flow *f, int fd, int
  * direction's next sequence number.  If the iovecs hold fewer than len octets, only those are
  * recorded.  len == 0, dir not 0/1, or f->pcap == NULL: no-op. */
 void iwk_pcap_flow_data(struct iwk_pcap_flow *f, int dir, const struct iovec *iov, int iovcnt, size_t len);
+/* sendmsg(2) and the record of what it sent as one step under the recorder's lock: the peer's answer,
+ * recorded by another thread, cannot land in the file before the octets that caused it. */
+ssize_t iwk_pcap_sendmsg(struct iwk_pcap_flow *f, int fd, const struct msghdr *mh, int flags);
 
 /* Records FIN|ACK in direction dir (0 ours, 1 the peer's); it consumes one sequence number. */
 void iwk_pcap_flow_fin(struct iwk_pcap_flow *f, int dir);
