@@ -6,12 +6,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "iwkit/crc32c.h"
 #include "iwkit/verbs.h"
 
 #define IWPING_MAGIC 0x49574b50u /* "IWKP" */
@@ -34,6 +36,8 @@ struct opts {
     int quiet, verbose;
     int rping; /* --rping: rdma-core rping's protocol instead of iwping's */
     int probe_atomic; /* --rping --server --probe-atomic: a FetchAdd on the client's buffer first */
+    int serve;        /* --serve: a server that serves clients until stopped */
+    uint32_t clients; /* --serve --clients N: stop after N clients (0: until SIGTERM/SIGINT) */
 };
 
 /* What each side tells the other in the MPA Private Data (big-endian on the wire). */
@@ -201,11 +205,8 @@ static int post(struct side *s, struct iwk_send_wr *wr)
 
 /* ---- server ---------------------------------------------------------------------------------- */
 
-static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
+static int serve_request(struct side *s, const struct opts *o, struct iwk_conn_request *req)
 {
-    struct iwk_conn_request *req = NULL;
-    if (iwk_get_request(l, WAIT_MS, &req) != 0)
-        return fail(s, "no connection request");
     const struct iwk_conn_request_info *ri = iwk_conn_request_info(req);
     struct adv ca;
     if (adv_get(ri->private_data, ri->private_data_len, &ca) != 0) {
@@ -276,6 +277,80 @@ static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
         return fail(s, "atomic counter differs from what the client computed");
     if (iwk_qp_wait_closed(s->qp, WAIT_MS) != 0)
         return fail(s, "client did not close");
+    return 0;
+}
+
+static int serve(struct side *s, const struct opts *o, struct iwk_listener *l)
+{
+    struct iwk_conn_request *req = NULL;
+    if (iwk_get_request(l, WAIT_MS, &req) != 0)
+        return fail(s, "no connection request");
+    return serve_request(s, o, req);
+}
+
+/* ---- long-lived server (--serve) ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_serving;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_serving = 1;
+}
+
+/* One line per connection with a CRC32c of each registered region, so that a test can tell that a
+ * peer changed none it was not given an STag for. */
+static void print_regions(const struct side *s, const struct opts *o, uint32_t nr, int rc)
+{
+    uint64_t n = o->size ? o->size : 1;
+    printf("iwping serve: client %u %s%s%s; regions send=%08x recv=%08x rdma=%08x inv=%08x atomic=%08x\n", nr,
+           rc == 0 ? "OK" : "FAILED", rc == 0 ? "" : ": ", rc == 0 ? "" : s->err, iwk_crc32c(s->sbuf, n),
+           iwk_crc32c(s->rbuf, n), iwk_crc32c(s->buf, n), iwk_crc32c(s->inv_area, sizeof s->inv_area),
+           iwk_crc32c((const uint8_t *)s->atom, 8));
+    fflush(stdout);
+}
+
+/* A fresh queue pair and state for the next client; the regions stay registered. */
+static int serve_reset(struct side *s)
+{
+    iwk_qp_destroy(s->qp);
+    s->qp = NULL;
+    s->err[0] = '\0';
+    *s->atom = 0;
+    (void)iwk_mr_rekey(s->imr, (uint8_t)(s->imr->rkey + 1u)); /* valid again if a client invalidated it */
+    struct iwk_qp_attr qa = { .send_cq = s->cq, .recv_cq = s->cq, .max_send_wr = 64, .max_recv_wr = 64 };
+    if (iwk_qp_create(s->pd, &qa, &s->qp) != 0)
+        return fail(s, "cannot create the queue pair");
+    struct iwk_wc wc;
+    while (iwk_cq_poll(s->cq, 1, &wc) > 0) { /* completions of the last client's queue pair */ }
+    return 0;
+}
+
+/* Serves clients one after the other until SIGTERM/SIGINT (or --clients N were served); a client
+ * that fails, misbehaves or attacks ends its own connection only. */
+static int serve_forever(struct side *s, const struct opts *o, struct iwk_listener *l)
+{
+    struct sigaction sa = { .sa_handler = on_stop };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    printf("iwping serve: listening on port %u\n", iwk_listener_port(l));
+    print_regions(s, o, 0, 0);
+    uint32_t nr = 0, ok = 0;
+    while (!stop_serving && (o->clients == 0 || nr < o->clients)) {
+        struct iwk_conn_request *req = NULL;
+        int rc = iwk_get_request(l, 200, &req);
+        if (rc == -ETIMEDOUT || rc == -EINTR)
+            continue;
+        if (rc != 0)
+            return fail(s, "listener failed");
+        nr++;
+        rc = serve_request(s, o, req);
+        ok += rc == 0;
+        print_regions(s, o, nr, rc);
+        if (serve_reset(s) != 0)
+            return -1;
+    }
+    printf("iwping serve: %u clients, %u OK, %u failed\n", nr, ok, nr - ok);
     return 0;
 }
 
@@ -385,7 +460,8 @@ static void usage(void)
             "  [--mpa 1|2] [--crc on|off] [--markers on|off] [--rtr write|read|send|none]\n"
             "  [--profile rfc|siw|chelsio] [--size N] [--count N] [--pcap FILE] [--quiet] [--timeout MS]\n"
             "  [--rping [--verbose]]   rdma-core rping's protocol (siw profile, 64 B; --size 26..65535)\n"
-            "  [--rping --server --probe-atomic]   first a FetchAdd on the client's buffer (does the peer do atomics?)\n");
+            "  [--rping --server --probe-atomic]   first a FetchAdd on the client's buffer (does the peer do atomics?)\n"
+            "  [--serve [--clients N]]   a server that serves clients one after the other until SIGTERM/SIGINT\n");
 }
 
 static uint64_t parse_size(const char *s)
@@ -409,6 +485,7 @@ static int parse(int argc, char **argv, struct opts *o)
         { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
         { "rping", no_argument, NULL, 'R' }, { "verbose", no_argument, NULL, 'v' },
         { "timeout", required_argument, NULL, 't' }, { "probe-atomic", no_argument, NULL, 'A' },
+        { "serve", no_argument, NULL, 'E' }, { "clients", required_argument, NULL, 'N' },
         { 0, 0, 0, 0 } };
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--rping") == 0)
@@ -451,6 +528,8 @@ static int parse(int argc, char **argv, struct opts *o)
         case 't': wait_ms = atoi(optarg); if (wait_ms <= 0) return -1; break;
         case 'R': break;
         case 'A': o->probe_atomic = 1; break;
+        case 'E': o->serve = 1; o->server = 1; break;
+        case 'N': o->clients = (uint32_t)strtoul(optarg, NULL, 10); break;
         default: return -1;
         }
     }
@@ -461,6 +540,8 @@ static int parse(int argc, char **argv, struct opts *o)
     if (o->rping && (o->size < RPING_MIN_SIZE || o->size > RPING_MAX_SIZE))
         return -1;
     if (o->probe_atomic && !(o->rping && o->server))
+        return -1;
+    if (o->serve && (o->rping || o->client || o->loopback))
         return -1;
     return 0;
 }
@@ -940,7 +1021,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (o.server) {
+    if (o.serve) {
+        rc = serve_forever(&srv, &o, l);
+    } else if (o.server) {
         rc = serve(&srv, &o, l);
         if (rc == 0 && !o.quiet)
             report(&srv, &o, now_s() - t0);
