@@ -17,7 +17,9 @@ sends the attack and reads until the server closes. For each row the table says 
     the FPDU (with CRC on nothing of it may be placed, RFC 5044 §6).
 After the table a legitimate iwping client must still be served (exit 0, every byte verified), and
 the server must stop cleanly on SIGTERM. The rows cover every Terminate of the error table in
-docs/runtime.md that one connection of a peer can provoke.
+docs/runtime.md that one connection of a peer can provoke against iwping's regions; the others
+(STag of another PD, misaligned atomic target, more Read Requests than IRD, Marker error, MPA setup
+IRD/RTR) need regions or settings iwping does not have and are in tests/test_runtime_errors.c.
 """
 import os
 import queue
@@ -245,6 +247,9 @@ ATTACKS = [
      row_untagged(lambda a: untagged(OP_SEND, 0, 1), b"\x22" * 100), (1, 2, 0x05)),
     ("send_bad_crc", "RFC 5044 §6",
      row_untagged(lambda a: untagged(OP_SEND, 0, 1), b"\x23" * 32, flip=2 + 18 + 4), (2, 0, 0x02)),
+    ("send_without_receive", "RFC 5041 §7.2 (one receive posted: the second Send finds none)",
+     lambda a: (fpdu(untagged(OP_SEND, 0, 1) + b"\x27" * 8) + fpdu(untagged(OP_SEND, 0, 2) + b"\x28" * 8),
+                untagged(OP_SEND, 0, 2)), (1, 2, 0x02)),
     ("send_first_mo_not_zero", "RFC 5041 §7.1 (MO validated before placement)",
      row_untagged(lambda a: untagged(OP_SEND, 0, 1, mo=32), b"\x24" * 16), (1, 2, 0x04)),
     ("ddp_version_untagged", "RFC 5041 §7.2",
@@ -278,7 +283,7 @@ SETUP_ATTACKS = [
 
 REGIONS_KEYS = ("send", "recv", "rdma", "inv", "atomic")
 # A well-formed Send lands in the receive buffer posted for it before its Invalidate is refused.
-MAY_CHANGE = {"send_inv_unknown_stag": {"recv"}}
+MAY_CHANGE = {"send_inv_unknown_stag": {"recv"}, "send_without_receive": {"recv"}}
 
 
 class Server:
