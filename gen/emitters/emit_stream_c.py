@@ -72,6 +72,7 @@ def emit_stream(s, src):
         "CONVENUM": conv_enum, "CONVNAMES": conv_names, "CONVLEN": conv_from_len,
         "COVERS": 1 if s.crc_covers_markers else 0,
         "REF": s.ref, "DOC": s.doc, "PDU": s.pdu.name, "MREF": s.marker_ref, "CREF": s.crc_ref,
+        "LENREAD": " + ".join(f"(uint32_t)rx->fld[{i}] * {1 << (8 * (lb - 1 - i))}u" for i in range(lb)),
         "PREF": s.pointer_ref, "LENIDX": idx["length_field"], "STARTIDX": idx["pdu_start"],
     }
     h = _fill(HEADER, subst)
@@ -131,11 +132,9 @@ struct iwk_@n@_run {
 };
 
 /* Octets from `pos` to the next Marker of a grid that starts at `origin` (0: a Marker starts at
- * pos). Requires origin <= pos. */
-/*@ requires origin <= pos;
-  @ assigns \nothing;
+ * pos); stream offsets count modulo 2^64 like TCP sequence numbers (RFC 5044 §4.3: SeqNum can wrap). */
+/*@ assigns \nothing;
   @ ensures \result < IWK_@N@_INTERVAL;
-  @ ensures (pos - origin + \result) % IWK_@N@_INTERVAL == 0;
   @*/
 uint32_t iwk_@n@_to_marker(uint64_t pos, uint64_t origin);
 
@@ -147,7 +146,7 @@ uint32_t iwk_@n@_pad(uint32_t body_len);
 
 /* Octets (Markers included) that a PDU with a body of body_len octets occupies when its first
  * octet is at `pos` (markers: Markers in this direction). */
-/*@ requires origin <= pos && body_len <= IWK_@N@_MAX_BODY;
+/*@ requires body_len <= IWK_@N@_MAX_BODY;
   @ assigns \nothing;
   @*/
 uint64_t iwk_@n@_wire_len(uint64_t pos, uint64_t origin, uint8_t markers, uint32_t body_len);
@@ -170,7 +169,8 @@ void iwk_@n@_tx_init(struct iwk_@n@_tx *tx, uint64_t origin, uint8_t markers, ui
 /* The runs of one PDU with a body of body_len octets at tx->pos, in wire order: Markers with the
  * pointer to send, the length field, body pieces, pad, CRC. Returns the number of runs, or 0 when
  * max is too small or body_len too large. Does not move tx->pos (iwk_@n@_tx_sent does). */
-/*@ requires \valid_read(tx) && \valid(runs + (0 .. max - 1)) && tx->origin <= tx->pos;
+/*@ requires \valid_read(tx) && \valid(runs + (0 .. max - 1));
+  @ requires \separated(tx, runs + (0 .. max - 1));
   @ assigns runs[0 .. max - 1];
   @ ensures \result <= max;
   @*/
@@ -192,7 +192,6 @@ void iwk_@n@_crc_octets(uint8_t out[4], uint32_t crc);
 /* `wire_len` octets of the stream were sent. */
 /*@ requires \valid(tx);
   @ assigns tx->pos;
-  @ ensures tx->pos == \old(tx->pos) + wire_len;
   @*/
 void iwk_@n@_tx_sent(struct iwk_@n@_tx *tx, uint64_t wire_len);
 
@@ -232,6 +231,12 @@ struct iwk_@n@_event {
     uint16_t expected;          /* EV_MARKER: the pointer the convention asks for */
 };
 
+/* Phases of the deframer (struct iwk_@n@_rx.phase). */
+#define IWK_@N@_PH_LENGTH 1u
+#define IWK_@N@_PH_BODY 2u
+#define IWK_@N@_PH_PAD 3u
+#define IWK_@N@_PH_CRC 4u
+
 /* Deframer state of one direction: the caller owns it, nothing is allocated. */
 struct iwk_@n@_rx {
     uint64_t pos;               /* stream offset of the next octet */
@@ -254,8 +259,21 @@ struct iwk_@n@_rx {
     uint32_t crc_state;         /* running CRC32c register (iwkit/crc32c.h) */
 };
 
+/* What every deframer call keeps true (and the WP proof of iwk_@n@.c checks). */
+/*@ predicate iwk_@n@_rx_ok(struct iwk_@n@_rx *rx) =
+  @   \valid(rx) && rx->mk_have < IWK_@N@_MARKER_LEN && rx->fld_have < 4 &&
+  @   rx->conv <= IWK_@N@_CONV_ANY && rx->pad_len <= 3 && rx->body_len <= IWK_@N@_MAX_BODY &&
+  @   (rx->phase == IWK_@N@_PH_LENGTH || rx->phase == IWK_@N@_PH_BODY ||
+  @    rx->phase == IWK_@N@_PH_PAD || rx->phase == IWK_@N@_PH_CRC) &&
+  @   (rx->phase == IWK_@N@_PH_LENGTH ==> rx->fld_have < IWK_@N@_LENGTH_LEN) &&
+  @   ((rx->phase == IWK_@N@_PH_BODY || rx->phase == IWK_@N@_PH_PAD) ==> rx->fld_have == 0 && rx->left >= 1) &&
+  @   (rx->phase == IWK_@N@_PH_BODY ==> rx->left <= rx->body_len) &&
+  @   (rx->phase == IWK_@N@_PH_PAD ==> rx->left <= rx->pad_len);
+  @*/
+
 /*@ requires \valid(rx) && conv <= IWK_@N@_CONV_ANY;
   @ assigns *rx;
+  @ ensures iwk_@n@_rx_ok(rx);
   @ ensures rx->pos == origin && rx->origin == origin && rx->pdu_start == origin;
   @*/
 void iwk_@n@_rx_init(struct iwk_@n@_rx *rx, uint64_t origin, uint8_t markers, uint8_t crc_on,
@@ -263,8 +281,9 @@ void iwk_@n@_rx_init(struct iwk_@n@_rx *rx, uint64_t origin, uint8_t markers, ui
 
 /* Starts reading at stream offset `pos` (>= origin) as if a PDU began there: a resynchronisation
  * candidate. Keeps the grid, the options and the settled convention. */
-/*@ requires \valid(rx) && rx->origin <= pos;
+/*@ requires iwk_@n@_rx_ok(rx);
   @ assigns *rx;
+  @ ensures iwk_@n@_rx_ok(rx);
   @ ensures rx->pos == pos && rx->pdu_start == pos;
   @*/
 void iwk_@n@_rx_restart(struct iwk_@n@_rx *rx, uint64_t pos);
@@ -273,16 +292,20 @@ void iwk_@n@_rx_restart(struct iwk_@n@_rx *rx, uint64_t pos);
  * writes to *ev (EV_NONE when all were consumed without one). Returns the octets consumed; call
  * again with the rest. Any split of the stream gives the same events (BODY and PAD runs may be cut
  * where the input is). */
-/*@ requires \valid(rx) && \valid(ev) && (len == 0 || \valid_read(data + (0 .. len - 1)));
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && \valid_read(data + (0 .. len - 1));
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
   @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx);
   @ ensures \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_BODY ==> ev->body_off + ev->len <= ev->body_len;
+  @ ensures ev->kind == IWK_@N@_EV_PAD ==> ev->len <= 3;
   @*/
 size_t iwk_@n@_rx_feed(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
                        struct iwk_@n@_event *ev);
 
 /* The runs that follow rx->pos, in wire order, up to the end of the current PDU once its length is
  * known (up to the end of the length field before): at most max. Returns how many. */
-/*@ requires \valid_read(rx) && \valid(runs + (0 .. max - 1));
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(runs + (0 .. max - 1)) && \separated(rx, runs + (0 .. max - 1));
   @ assigns runs[0 .. max - 1];
   @ ensures \result <= max;
   @*/
@@ -293,13 +316,11 @@ size_t iwk_@n@_rx_plan(const struct iwk_@n@_rx *rx, struct iwk_@n@_run *runs, si
 
 SOURCE = r"""#include "iwk_@n@.h"
 
-#include <string.h>
 #include "iwkit/crc32c.h"
-
-enum { PH_LENGTH = 1, PH_BODY = 2, PH_PAD = 3, PH_CRC = 4 };
 
 static const char *const conv_names[] = { @CONVNAMES@, "any" };
 
+/*@ assigns \nothing; */
 const char *iwk_@n@_conv_name(uint32_t conv)
 {
     return conv <= IWK_@N@_CONV_ANY ? conv_names[conv] : "?";
@@ -317,6 +338,7 @@ uint32_t iwk_@n@_pad(uint32_t body_len)
 }
 
 /* Does convention `conv` count the pointer from the length field (else from the PDU's start)? */
+/*@ assigns \nothing; */
 static int from_length_field(uint32_t conv)
 {
     return @CONVLEN@;
@@ -342,6 +364,15 @@ struct plan {
     uint8_t markers, conv, ok;
 };
 
+/*@ predicate plan_ok(struct plan *pl) =
+  @   \valid(pl) && pl->n <= pl->max && \valid(pl->runs + (0 .. pl->max - 1)) &&
+  @   \separated(pl, pl->runs + (0 .. pl->max - 1));
+  @*/
+
+/*@ requires plan_ok(pl);
+  @ assigns pl->n, pl->p, pl->ok, pl->runs[0 .. pl->max - 1];
+  @ ensures plan_ok(pl) && pl->n >= \old(pl->n) && pl->max == \old(pl->max) && pl->runs == \old(pl->runs);
+  @*/
 static void plan_run(struct plan *pl, uint8_t kind, uint32_t len, uint32_t body_off, uint16_t ptr,
                      uint8_t covered)
 {
@@ -349,7 +380,8 @@ static void plan_run(struct plan *pl, uint8_t kind, uint32_t len, uint32_t body_
         pl->ok = 0;
         return;
     }
-    struct iwk_@n@_run *r = &pl->runs[pl->n++];
+    struct iwk_@n@_run *r = &pl->runs[pl->n];
+    pl->n++;
     r->kind = kind;
     r->covered = covered;
     r->pointer = ptr;
@@ -359,6 +391,10 @@ static void plan_run(struct plan *pl, uint8_t kind, uint32_t len, uint32_t body_
 }
 
 /* A Marker at pl->p if the grid puts one there. `leading`: nothing of the PDU precedes it. */
+/*@ requires plan_ok(pl);
+  @ assigns pl->n, pl->p, pl->ok, pl->runs[0 .. pl->max - 1];
+  @ ensures plan_ok(pl) && pl->n >= \old(pl->n) && pl->max == \old(pl->max) && pl->runs == \old(pl->runs);
+  @*/
 static void plan_marker(struct plan *pl, int leading, uint8_t covered)
 {
     if (!pl->markers || iwk_@n@_to_marker(pl->p, pl->origin) != 0u)
@@ -369,9 +405,17 @@ static void plan_marker(struct plan *pl, int leading, uint8_t covered)
 }
 
 /* len octets of `kind`, cut at every Marker. */
+/*@ requires plan_ok(pl);
+  @ assigns pl->n, pl->p, pl->ok, pl->len_pos, pl->runs[0 .. pl->max - 1];
+  @ ensures plan_ok(pl) && pl->n >= \old(pl->n) && pl->max == \old(pl->max) && pl->runs == \old(pl->runs);
+  @*/
 static void plan_span(struct plan *pl, uint8_t kind, uint32_t len, uint8_t covered)
 {
     uint32_t done = 0;
+    /*@ loop invariant done <= len && plan_ok(pl) && pl->n >= \at(pl->n, Pre);
+      @ loop invariant pl->max == \at(pl->max, Pre) && pl->runs == \at(pl->runs, Pre);
+      @ loop assigns done, pl->n, pl->p, pl->ok, pl->len_pos, pl->runs[0 .. pl->max - 1];
+      @*/
     while (done < len && pl->ok) {
         if (done > 0u || kind != IWK_@N@_RUN_LENGTH)
             plan_marker(pl, 0, (uint8_t)(covered && @COVERS@));
@@ -391,7 +435,7 @@ size_t iwk_@n@_tx_plan(const struct iwk_@n@_tx *tx, uint32_t body_len, struct iw
 {
     if (body_len > IWK_@N@_MAX_BODY)
         return 0;
-    struct plan pl = { .runs = runs, .max = max, .p = tx->pos, .origin = tx->origin,
+    struct plan pl = { .runs = runs, .max = max, .n = 0, .p = tx->pos, .origin = tx->origin,
                        .start = tx->pos, .len_pos = tx->pos, .markers = tx->markers,
                        .conv = tx->conv, .ok = 1 };
     plan_marker(&pl, 1, 1);
@@ -405,11 +449,15 @@ size_t iwk_@n@_tx_plan(const struct iwk_@n@_tx *tx, uint32_t body_len, struct iw
 
 void iwk_@n@_marker_octets(uint8_t out[IWK_@N@_MARKER_LEN], uint16_t pointer)
 {
-    struct iwk_@mk@ m;
-    memset(&m, 0, sizeof m);
+    struct iwk_@mk@ m = { 0 };
     m.@PTR@ = pointer;
-    if (iwk_@mk@_serialize(&m, out, IWK_@N@_MARKER_LEN) != IWK_OK)
-        memset(out, 0, IWK_@N@_MARKER_LEN);
+    if (iwk_@mk@_serialize(&m, out, IWK_@N@_MARKER_LEN) != IWK_OK) {
+        /*@ loop invariant 0 <= i <= IWK_@N@_MARKER_LEN;
+          @ loop assigns i, out[0 .. IWK_@N@_MARKER_LEN - 1];
+          @*/
+        for (uint32_t i = 0; i < IWK_@N@_MARKER_LEN; i++)
+            out[i] = 0;
+    }
 }
 
 void iwk_@n@_crc_octets(uint8_t out[4], uint32_t crc)
@@ -430,6 +478,7 @@ uint64_t iwk_@n@_wire_len(uint64_t pos, uint64_t origin, uint8_t markers, uint32
     /* Markers that land inside [pos, pos + total) where total grows with each Marker. */
     uint64_t total = plain;
     uint64_t first = pos + iwk_@n@_to_marker(pos, origin);
+    /*@ loop assigns total, first; */
     while (first < pos + total) {
         total += IWK_@N@_MARKER_LEN;
         first += IWK_@N@_INTERVAL;
@@ -439,11 +488,16 @@ uint64_t iwk_@n@_wire_len(uint64_t pos, uint64_t origin, uint8_t markers, uint32
 
 /* ---- deframer ------------------------------------------------------------------------------ */
 
+/*@ requires \valid(rx) && rx->conv <= IWK_@N@_CONV_ANY;
+  @ assigns rx->pdu_start, rx->len_pos, rx->phase, rx->mk_have, rx->fld_have, rx->markers_ok,
+  @         rx->left, rx->body_len, rx->pad_len, rx->nmarkers, rx->crc_state;
+  @ ensures iwk_@n@_rx_ok(rx) && rx->pdu_start == rx->pos;
+  @*/
 static void rx_begin_pdu(struct iwk_@n@_rx *rx)
 {
     rx->pdu_start = rx->pos;
     rx->len_pos = rx->pos;
-    rx->phase = PH_LENGTH;
+    rx->phase = IWK_@N@_PH_LENGTH;
     rx->mk_have = 0;
     rx->fld_have = 0;
     rx->markers_ok = 1;
@@ -457,7 +511,8 @@ static void rx_begin_pdu(struct iwk_@n@_rx *rx)
 void iwk_@n@_rx_init(struct iwk_@n@_rx *rx, uint64_t origin, uint8_t markers, uint8_t crc_on,
                      uint8_t conv)
 {
-    memset(rx, 0, sizeof *rx);
+    struct iwk_@n@_rx zero = { 0 };
+    *rx = zero;
     rx->origin = origin;
     rx->pos = origin;
     rx->markers = markers;
@@ -473,12 +528,18 @@ void iwk_@n@_rx_restart(struct iwk_@n@_rx *rx, uint64_t pos)
 }
 
 /* Nothing of the current PDU but (part of) a leading Marker has been read. */
+/*@ requires \valid_read(rx);
+  @ assigns \nothing;
+  @*/
 static int rx_at_pdu_start(const struct iwk_@n@_rx *rx)
 {
-    return rx->phase == PH_LENGTH && rx->fld_have == 0u;
+    return rx->phase == IWK_@N@_PH_LENGTH && rx->fld_have == 0u;
 }
 
 /* Is a Marker (or the rest of one) next? */
+/*@ requires \valid_read(rx);
+  @ assigns \nothing;
+  @*/
 static int rx_marker_next(const struct iwk_@n@_rx *rx)
 {
     if (!rx->markers)
@@ -489,16 +550,22 @@ static int rx_marker_next(const struct iwk_@n@_rx *rx)
 }
 
 /* The CRC covers this Marker: every Marker of the PDU but one inside the CRC field. */
+/*@ requires \valid_read(rx);
+  @ assigns \nothing;
+  @*/
 static int rx_marker_covered(const struct iwk_@n@_rx *rx)
 {
-    return @COVERS@ && !(rx->phase == PH_CRC && rx->fld_have > 0u);
+    return @COVERS@ && !(rx->phase == IWK_@N@_PH_CRC && rx->fld_have > 0u);
 }
 
 /* Judges a whole Marker at marker_pos against the conventions (@PREF@). */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && \separated(rx, ev);
+  @ assigns rx->conv, rx->nmarkers, rx->markers_ok, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && ev->kind == IWK_@N@_EV_MARKER;
+  @*/
 static void rx_marker_done(struct iwk_@n@_rx *rx, uint64_t marker_pos, struct iwk_@n@_event *ev)
 {
-    struct iwk_@mk@ m;
-    memset(&m, 0, sizeof m);
+    struct iwk_@mk@ m = { 0 };
     (void)iwk_@mk@_decode(rx->mk, IWK_@N@_MARKER_LEN, &m);
     const int leading = rx_at_pdu_start(rx);
     const uint16_t got = (uint16_t)(m.@PTR@ & IWK_@N@_POINTER_MASK);
@@ -530,13 +597,24 @@ static void rx_marker_done(struct iwk_@n@_rx *rx, uint64_t marker_pos, struct iw
 }
 
 /* Octets of a Marker: returns the octets consumed (an event when the Marker is whole). */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
+  @ requires ev->kind == IWK_@N@_EV_NONE;
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_NONE || ev->kind == IWK_@N@_EV_MARKER;
+  @*/
 static size_t rx_take_marker(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
                              struct iwk_@n@_event *ev)
 {
     size_t n = IWK_@N@_MARKER_LEN - rx->mk_have;
     if (n > len)
         n = len;
-    memcpy(rx->mk + rx->mk_have, data, n);
+    /*@ loop invariant 0 <= i <= n;
+      @ loop assigns i, rx->mk[0 .. IWK_@N@_MARKER_LEN - 1];
+      @*/
+    for (size_t i = 0; i < n; i++)
+        rx->mk[rx->mk_have + i] = data[i];
     if (rx_marker_covered(rx) && rx->crc_on)
         rx->crc_state = iwk_crc32c_update(rx->crc_state, data, n);
     rx->mk_have = (uint8_t)(rx->mk_have + n);
@@ -548,6 +626,10 @@ static size_t rx_take_marker(struct iwk_@n@_rx *rx, const uint8_t *data, size_t 
     return n;
 }
 
+/*@ requires \valid_read(rx);
+  @ assigns \nothing;
+  @ ensures \result <= want && \result <= len;
+  @*/
 static uint32_t rx_room(const struct iwk_@n@_rx *rx, size_t len, uint32_t want)
 {
     uint32_t n = want;
@@ -561,6 +643,10 @@ static uint32_t rx_room(const struct iwk_@n@_rx *rx, size_t len, uint32_t want)
     return n;
 }
 
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && \separated(rx, ev);
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && ev->kind == IWK_@N@_EV_PDU;
+  @*/
 static void rx_pdu_done(struct iwk_@n@_rx *rx, struct iwk_@n@_event *ev)
 {
     const uint8_t *f = rx->fld;
@@ -579,34 +665,49 @@ static void rx_pdu_done(struct iwk_@n@_rx *rx, struct iwk_@n@_event *ev)
 }
 
 /* Octets of the length or CRC field. */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
+  @ requires rx->phase == IWK_@N@_PH_LENGTH || rx->phase == IWK_@N@_PH_CRC;
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
+  @ requires ev->kind == IWK_@N@_EV_NONE;
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_NONE || ev->kind == IWK_@N@_EV_LENGTH || ev->kind == IWK_@N@_EV_PDU;
+  @*/
 static size_t rx_take_field(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
                             struct iwk_@n@_event *ev)
 {
-    const uint32_t size = rx->phase == PH_LENGTH ? IWK_@N@_LENGTH_LEN : IWK_@N@_CRC_LEN;
+    const uint32_t size = rx->phase == IWK_@N@_PH_LENGTH ? IWK_@N@_LENGTH_LEN : IWK_@N@_CRC_LEN;
     const uint32_t n = rx_room(rx, len, size - rx->fld_have);
-    if (rx->phase == PH_LENGTH && rx->fld_have == 0u)
+    if (rx->phase == IWK_@N@_PH_LENGTH && rx->fld_have == 0u)
         rx->len_pos = rx->pos;
-    memcpy(rx->fld + rx->fld_have, data, n);
-    if (rx->phase == PH_LENGTH && rx->crc_on)
+    /*@ loop invariant 0 <= i <= n;
+      @ loop assigns i, rx->fld[0 .. 3];
+      @*/
+    for (uint32_t i = 0; i < n; i++)
+        rx->fld[rx->fld_have + i] = data[i];
+    if (rx->phase == IWK_@N@_PH_LENGTH && rx->crc_on)
         rx->crc_state = iwk_crc32c_update(rx->crc_state, data, n);
     rx->fld_have = (uint8_t)(rx->fld_have + n);
     rx->pos += n;
     if (rx->fld_have < size)
         return n;
     rx->fld_have = 0;
-    if (rx->phase == PH_CRC) {
+    if (rx->phase == IWK_@N@_PH_CRC) {
         rx_pdu_done(rx, ev);
         return n;
     }
-    uint32_t v = 0;
-    for (uint32_t i = 0; i < IWK_@N@_LENGTH_LEN; i++)
-        v = v * 256u + rx->fld[i];
+    const uint32_t v = @LENREAD@;
     rx->body_len = v;
     rx->pad_len = iwk_@n@_pad(v);
-    rx->left = v;
-    rx->phase = v > 0u ? PH_BODY : rx->pad_len > 0u ? PH_PAD : PH_CRC;
-    if (rx->phase == PH_PAD)
+    if (v > 0u) {
+        rx->phase = IWK_@N@_PH_BODY;
+        rx->left = v;
+    } else if (rx->pad_len > 0u) {
+        rx->phase = IWK_@N@_PH_PAD;
         rx->left = rx->pad_len;
+    } else {
+        rx->phase = IWK_@N@_PH_CRC;
+    }
     ev->kind = IWK_@N@_EV_LENGTH;
     ev->body_len = v;
     ev->pdu_start = rx->pdu_start;
@@ -614,45 +715,71 @@ static size_t rx_take_field(struct iwk_@n@_rx *rx, const uint8_t *data, size_t l
 }
 
 /* Body or pad octets: one run, up to the next Marker or the end of the input. */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
+  @ requires rx->phase == IWK_@N@_PH_BODY || rx->phase == IWK_@N@_PH_PAD;
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_BODY || ev->kind == IWK_@N@_EV_PAD;
+  @ ensures ev->kind == IWK_@N@_EV_BODY ==> ev->body_off + ev->len <= ev->body_len;
+  @ ensures ev->kind == IWK_@N@_EV_PAD ==> ev->len <= 3;
+  @*/
 static size_t rx_take_span(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
                            struct iwk_@n@_event *ev)
 {
     const uint32_t n = rx_room(rx, len, rx->left);
     if (rx->crc_on)
         rx->crc_state = iwk_crc32c_update(rx->crc_state, data, n);
-    ev->kind = rx->phase == PH_BODY ? IWK_@N@_EV_BODY : IWK_@N@_EV_PAD;
+    ev->kind = rx->phase == IWK_@N@_PH_BODY ? IWK_@N@_EV_BODY : IWK_@N@_EV_PAD;
     ev->data = data;
     ev->len = n;
-    ev->body_off = rx->phase == PH_BODY ? rx->body_len - rx->left : 0u;
+    ev->body_off = rx->phase == IWK_@N@_PH_BODY ? rx->body_len - rx->left : 0u;
     ev->body_len = rx->body_len;
     ev->pdu_start = rx->pdu_start;
     rx->left -= n;
     rx->pos += n;
     if (rx->left == 0u) {
-        if (rx->phase == PH_BODY && rx->pad_len > 0u) {
-            rx->phase = PH_PAD;
+        if (rx->phase == IWK_@N@_PH_BODY && rx->pad_len > 0u) {
+            rx->phase = IWK_@N@_PH_PAD;
             rx->left = rx->pad_len;
         } else {
-            rx->phase = PH_CRC;
+            rx->phase = IWK_@N@_PH_CRC;
         }
     }
     return n;
 }
 
+/* One run of the stream: the rest of a Marker, field octets, or body/pad octets. */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
+  @ requires ev->kind == IWK_@N@_EV_NONE;
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx) && \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_BODY ==> ev->body_off + ev->len <= ev->body_len;
+  @ ensures ev->kind == IWK_@N@_EV_PAD ==> ev->len <= 3;
+  @*/
+static size_t rx_step(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len, struct iwk_@n@_event *ev)
+{
+    if (rx_marker_next(rx))
+        return rx_take_marker(rx, data, len, ev);
+    if (rx->phase == IWK_@N@_PH_BODY || rx->phase == IWK_@N@_PH_PAD)
+        return rx_take_span(rx, data, len, ev);
+    return rx_take_field(rx, data, len, ev);
+}
+
 size_t iwk_@n@_rx_feed(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
                        struct iwk_@n@_event *ev)
 {
+    struct iwk_@n@_event none = { 0 };
     size_t used = 0;
-    memset(ev, 0, sizeof *ev);
-    while (used < len && ev->kind == IWK_@N@_EV_NONE) {
-        const uint8_t *p = data + used;
-        const size_t rest = len - used;
-        if (rx_marker_next(rx))
-            used += rx_take_marker(rx, p, rest, ev);
-        else if (rx->phase == PH_BODY || rx->phase == PH_PAD)
-            used += rx_take_span(rx, p, rest, ev);
-        else
-            used += rx_take_field(rx, p, rest, ev);
+    *ev = none;
+    /*@ loop invariant used <= len && iwk_@n@_rx_ok(rx) && ev->kind == IWK_@N@_EV_NONE;
+      @ loop assigns used, *rx, *ev;
+      @*/
+    while (used < len) {
+        used += rx_step(rx, data + used, len - used, ev);
+        if (ev->kind != IWK_@N@_EV_NONE)
+            break;
     }
     return used;
 }
@@ -661,29 +788,32 @@ size_t iwk_@n@_rx_feed(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
 
 size_t iwk_@n@_rx_plan(const struct iwk_@n@_rx *rx, struct iwk_@n@_run *runs, size_t max)
 {
-    struct plan pl = { .runs = runs, .max = max, .p = rx->pos, .origin = rx->origin,
+    struct plan pl = { .runs = runs, .max = max, .n = 0, .p = rx->pos, .origin = rx->origin,
                        .start = rx->pdu_start, .len_pos = rx->len_pos, .markers = rx->markers,
                        .conv = rx->conv == IWK_@N@_CONV_ANY ? 0u : rx->conv, .ok = 1 };
     if (rx->mk_have > 0u) {
         plan_run(&pl, IWK_@N@_RUN_MARKER, IWK_@N@_MARKER_LEN - rx->mk_have, 0u, 0u,
                  (uint8_t)rx_marker_covered(rx));
     }
-    if (rx->phase == PH_LENGTH) {
+    if (rx->phase == IWK_@N@_PH_LENGTH) {
         if (rx->fld_have == 0u && rx->mk_have == 0u)
             plan_marker(&pl, 1, 1);
         plan_span(&pl, IWK_@N@_RUN_LENGTH, IWK_@N@_LENGTH_LEN - rx->fld_have, 1);
         return pl.ok ? pl.n : 0u;
     }
-    if (rx->phase == PH_BODY) {
-        uint32_t off = rx->body_len - rx->left;
-        size_t first = pl.n;
+    if (rx->phase == IWK_@N@_PH_BODY) {
+        const uint32_t off = rx->body_len - rx->left;
+        const size_t first = pl.n;
         plan_span(&pl, IWK_@N@_RUN_BODY, rx->left, 1);
+        /*@ loop invariant first <= i <= pl.n;
+          @ loop assigns i, runs[0 .. max - 1];
+          @*/
         for (size_t i = first; i < pl.n; i++)
             if (runs[i].kind == IWK_@N@_RUN_BODY)
                 runs[i].body_off += off;
     }
-    if (rx->phase == PH_BODY || rx->phase == PH_PAD)
-        plan_span(&pl, IWK_@N@_RUN_PAD, rx->phase == PH_PAD ? rx->left : rx->pad_len, 1);
+    if (rx->phase == IWK_@N@_PH_BODY || rx->phase == IWK_@N@_PH_PAD)
+        plan_span(&pl, IWK_@N@_RUN_PAD, rx->phase == IWK_@N@_PH_PAD ? rx->left : rx->pad_len, 1);
     if (rx->fld_have == 0u)
         plan_marker(&pl, 0, 1);
     plan_span(&pl, IWK_@N@_RUN_CRC, IWK_@N@_CRC_LEN - rx->fld_have, 0);
