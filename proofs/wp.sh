@@ -1,6 +1,8 @@
 #!/bin/sh
 # Proves C files with Frama-C WP (-wp-rte, cvc4) and fails on any goal left unproved.
 #   proofs/wp.sh NAME EXPECTED_GOALS_FILE FILE.c [FILE.c ...]
+# cvc4 is bounded by steps (-wp-steps: deterministic, the same verdict on a busy or a quiet
+# machine); the wall-clock -wp-timeout is only a generous safety net.
 # Prints "NAME: proved P / T goals" and checks P == T. When EXPECTED_GOALS_FILE names a committed
 # count (proofs/goals/NAME.txt), the total must also match it, so a change in the number of goals
 # shows up in review (regenerate with IWK_UPDATE_GOALS=1).
@@ -23,7 +25,7 @@ if [ -n "${IWK_WP_ONLY:-}" ]; then
 fi
 # shellcheck disable=SC2086
 frama-c -cpp-extra-args="${IWK_INCLUDES:-}" -wp -wp-rte -wp-prover cvc4 -wp-par 2 \
-    -wp-timeout 30 -wp-steps 1000000 $cache -wp-warn-key hypothesis=inactive $only "$@" \
+    -wp-timeout 600 -wp-steps 1000000 $cache -wp-warn-key hypothesis=inactive $only "$@" \
     -then -report-classify -report-unclassified-unknown ERROR >"$log" 2>&1
 rc=$?
 line=$(grep 'Proved goals:' "$log" | tail -n 1)
