@@ -664,38 +664,14 @@ static void rx_pdu_done(struct iwk_@n@_rx *rx, struct iwk_@n@_event *ev)
     rx_begin_pdu(rx);
 }
 
-/* Octets of the length or CRC field. */
-/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
-  @ requires rx->phase == IWK_@N@_PH_LENGTH || rx->phase == IWK_@N@_PH_CRC;
-  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
-  @ requires ev->kind == IWK_@N@_EV_NONE;
-  @ assigns *rx, *ev;
-  @ ensures iwk_@n@_rx_ok(rx) && \result <= len;
-  @ ensures ev->kind == IWK_@N@_EV_NONE || ev->kind == IWK_@N@_EV_LENGTH || ev->kind == IWK_@N@_EV_PDU;
+/* The length field is complete: the body, pad and CRC phases follow. */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && \separated(rx, ev);
+  @ requires rx->phase == IWK_@N@_PH_LENGTH && rx->fld_have == 0;
+  @ assigns rx->body_len, rx->pad_len, rx->phase, rx->left, ev->kind, ev->body_len, ev->pdu_start;
+  @ ensures iwk_@n@_rx_ok(rx) && ev->kind == IWK_@N@_EV_LENGTH;
   @*/
-static size_t rx_take_field(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
-                            struct iwk_@n@_event *ev)
+static void rx_length_done(struct iwk_@n@_rx *rx, struct iwk_@n@_event *ev)
 {
-    const uint32_t size = rx->phase == IWK_@N@_PH_LENGTH ? IWK_@N@_LENGTH_LEN : IWK_@N@_CRC_LEN;
-    const uint32_t n = rx_room(rx, len, size - rx->fld_have);
-    if (rx->phase == IWK_@N@_PH_LENGTH && rx->fld_have == 0u)
-        rx->len_pos = rx->pos;
-    /*@ loop invariant 0 <= i <= n;
-      @ loop assigns i, rx->fld[0 .. 3];
-      @*/
-    for (uint32_t i = 0; i < n; i++)
-        rx->fld[rx->fld_have + i] = data[i];
-    if (rx->phase == IWK_@N@_PH_LENGTH && rx->crc_on)
-        rx->crc_state = iwk_crc32c_update(rx->crc_state, data, n);
-    rx->fld_have = (uint8_t)(rx->fld_have + n);
-    rx->pos += n;
-    if (rx->fld_have < size)
-        return n;
-    rx->fld_have = 0;
-    if (rx->phase == IWK_@N@_PH_CRC) {
-        rx_pdu_done(rx, ev);
-        return n;
-    }
     const uint32_t v = @LENREAD@;
     rx->body_len = v;
     rx->pad_len = iwk_@n@_pad(v);
@@ -711,6 +687,43 @@ static size_t rx_take_field(struct iwk_@n@_rx *rx, const uint8_t *data, size_t l
     ev->kind = IWK_@N@_EV_LENGTH;
     ev->body_len = v;
     ev->pdu_start = rx->pdu_start;
+}
+
+/* Octets of the length or CRC field. */
+/*@ requires iwk_@n@_rx_ok(rx) && \valid(ev) && len >= 1 && \valid_read(data + (0 .. len - 1));
+  @ requires rx->phase == IWK_@N@_PH_LENGTH || rx->phase == IWK_@N@_PH_CRC;
+  @ requires \separated(rx, ev) && \separated(rx, data + (0 .. len - 1)) && \separated(ev, data + (0 .. len - 1));
+  @ requires ev->kind == IWK_@N@_EV_NONE;
+  @ assigns *rx, *ev;
+  @ ensures iwk_@n@_rx_ok(rx);
+  @ ensures \result <= len;
+  @ ensures ev->kind == IWK_@N@_EV_NONE || ev->kind == IWK_@N@_EV_LENGTH || ev->kind == IWK_@N@_EV_PDU;
+  @*/
+static size_t rx_take_field(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
+                            struct iwk_@n@_event *ev)
+{
+    const uint32_t size = rx->phase == IWK_@N@_PH_LENGTH ? IWK_@N@_LENGTH_LEN : IWK_@N@_CRC_LEN;
+    const uint32_t have = rx->fld_have;
+    const uint32_t n = rx_room(rx, len, size - have);
+    if (rx->phase == IWK_@N@_PH_LENGTH && have == 0u)
+        rx->len_pos = rx->pos;
+    /*@ loop invariant 0 <= i <= n;
+      @ loop assigns i, rx->fld[0 .. 3];
+      @*/
+    for (uint32_t i = 0; i < n; i++)
+        rx->fld[have + i] = data[i];
+    if (rx->phase == IWK_@N@_PH_LENGTH && rx->crc_on)
+        rx->crc_state = iwk_crc32c_update(rx->crc_state, data, n);
+    rx->pos += n;
+    if (have + n < size) {
+        rx->fld_have = (uint8_t)(have + n);
+        return n;
+    }
+    rx->fld_have = 0;
+    if (rx->phase == IWK_@N@_PH_CRC)
+        rx_pdu_done(rx, ev);
+    else
+        rx_length_done(rx, ev);
     return n;
 }
 
@@ -773,6 +786,7 @@ size_t iwk_@n@_rx_feed(struct iwk_@n@_rx *rx, const uint8_t *data, size_t len,
     struct iwk_@n@_event none = { 0 };
     size_t used = 0;
     *ev = none;
+    ev->kind = IWK_@N@_EV_NONE;
     /*@ loop invariant used <= len && iwk_@n@_rx_ok(rx) && ev->kind == IWK_@N@_EV_NONE;
       @ loop assigns used, *rx, *ev;
       @*/
