@@ -19,6 +19,7 @@ from iwkspec.lexer import SpecError  # noqa: E402
 from iwkspec.loader import load  # noqa: E402
 from emitters import emit_c, emit_catalog, emit_docs  # noqa: E402
 from emitters import emit_fsm_c, emit_fsm_docs, emit_promela, emit_dot  # noqa: E402
+from emitters import emit_stream_c  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -75,6 +76,10 @@ def main(argv=None):
                 h, c = emit_c.emit_layer(layer, src)
             write_if_changed(os.path.join(args.c_out, f"iwk_{layer.name}.h"), h)
             write_if_changed(os.path.join(args.c_out, f"iwk_{layer.name}.c"), c)
+            for st in layer.streams:
+                h, c = emit_stream_c.emit_stream(st, src)
+                write_if_changed(os.path.join(args.c_out, f"iwk_{st.name}.h"), h)
+                write_if_changed(os.path.join(args.c_out, f"iwk_{st.name}.c"), c)
     if args.docs_out:
         os.makedirs(args.docs_out, exist_ok=True)
         for layer, src in zip(spec.layers, names):

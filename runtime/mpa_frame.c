@@ -1,8 +1,9 @@
 /* runtime/mpa_frame.c - MPA FPDU framing for the iwkit runtime (RFC 5044 §4): ULPDU_Length,
  * pad to a 4-octet boundary, CRC32c over the FPDU as sent (Markers included, §4.4), Markers every
  * 512 octets of the stream counted from the start of FPDU mode (§4.3; FPDUPTR = octets from the
- * FPDU's first octet to the Marker, the convention of the 2008 captures, see docs/captures.md).
- * The transmit side builds an iovec that points at the caller's buffers; the receive side reads
+ * FPDU's first octet to the Marker: the fpdu_start convention of spec/mpa.iws, not the RFC's).
+ * The transmit side builds an iovec from the generated framer's plan that points at the caller's
+ * buffers; the receive side reads
  * with readv straight into the destination, Markers into a 4-octet scratch. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,54 +14,97 @@
 #include "iwk_internal.h"
 #include "iwk_mpa.h"
 #include "iwkit/crc32c.h"
+#include "iwk_mpa_stream.h"
 
 static const uint8_t zero_pad[4];
 
 /* ---- transmit ------------------------------------------------------------------------------ */
+/* The FPDU's layout (where Markers go and what they say, pad, what the CRC covers) is the plan of
+ * the generated framer (iwk_mpa_stream_tx_plan, spec/mpa.iws stream mpa_stream); this code only
+ * points an iovec at the caller's buffers for each run of the plan. The runtime sends the
+ * fpdu_start FPDUPTR convention, the one its receive side checks. */
 
 struct tx_builder {
     struct iwk_fpdu *f;
-    uint64_t start;       /* stream position of the FPDU's first octet */
-    uint64_t p;           /* stream position of the next octet */
-    uint8_t markers;
-    uint32_t nmk;
     uint32_t crc;
-    uint8_t in_crc_field;
     uint8_t crc_on;
+    uint32_t nmk;
+    /* the body is hdr[0 .. hlen-1] then the payload pieces; a cursor walks the payload once */
+    const uint8_t *hdr;
+    uint32_t hlen;
+    const struct iovec *pay;
+    int npay;
+    int pi;               /* payload piece of the cursor */
+    size_t po;            /* offset inside it */
+    uint32_t crc_taken;   /* octets of the CRC field already placed */
 };
 
-static void tb_iov(struct tx_builder *b, const void *ptr, size_t len)
+static void tb_iov(struct tx_builder *b, const void *ptr, size_t len, int covered)
 {
     struct iwk_fpdu *f = b->f;
+    if (len == 0)
+        return;
+    if (covered && b->crc_on)
+        b->crc = iwk_crc32c_update(b->crc, ptr, len);
+    f->total += len;
+    if (f->iovcnt > 0) {   /* contiguous with the previous piece (length field and header): extend */
+        struct iovec *last = &f->iov[f->iovcnt - 1];
+        if ((const uint8_t *)last->iov_base + last->iov_len == (const uint8_t *)ptr) {
+            last->iov_len += len;
+            return;
+        }
+    }
     f->iov[f->iovcnt].iov_base = (void *)(uintptr_t)ptr;
     f->iov[f->iovcnt].iov_len = len;
     f->iovcnt++;
-    f->total += len;
-    b->p += len;
 }
 
-/* Appends len octets of `ptr`, inserting a Marker wherever the stream position hits one. */
-static void tb_put(struct tx_builder *b, const uint8_t *ptr, size_t len, int covered)
+/* Body octets [off, off + len): header octets first, then payload from the cursor on. */
+static void tb_body(struct tx_builder *b, uint32_t off, uint32_t len, int covered)
 {
-    while (len > 0) {
-        if (b->markers && b->p % IWK_MARKER_INTERVAL == 0) {
-            uint32_t *mk = &b->f->markers[b->nmk++];
-            *mk = htonl((uint32_t)(b->p - b->start)); /* Reserved 0, FPDUPTR (RFC 5044 §4.2) */
-            if (b->crc_on && !b->in_crc_field)
-                b->crc = iwk_crc32c_update(b->crc, (const uint8_t *)mk, 4);
-            tb_iov(b, mk, 4);
+    if (off < b->hlen) {
+        uint32_t n = b->hlen - off < len ? b->hlen - off : len;
+        tb_iov(b, b->hdr + off, n, covered);
+        len -= n;
+    }
+    while (len > 0 && b->pi < b->npay) {
+        size_t room = b->pay[b->pi].iov_len - b->po;
+        size_t n = room < len ? room : len;
+        tb_iov(b, (const uint8_t *)b->pay[b->pi].iov_base + b->po, n, covered);
+        b->po += n;
+        len -= (uint32_t)n;
+        if (b->po == b->pay[b->pi].iov_len) {
+            b->pi++;
+            b->po = 0;
         }
-        size_t run = len;
-        if (b->markers) {
-            size_t to_marker = IWK_MARKER_INTERVAL - (size_t)(b->p % IWK_MARKER_INTERVAL);
-            if (run > to_marker)
-                run = to_marker;
-        }
-        if (covered && b->crc_on)
-            b->crc = iwk_crc32c_update(b->crc, ptr, run);
-        tb_iov(b, ptr, run);
-        ptr += run;
-        len -= run;
+    }
+}
+
+static void tb_run(struct tx_builder *b, const struct iwk_mpa_stream_run *r)
+{
+    struct iwk_fpdu *f = b->f;
+    switch (r->kind) {
+    case IWK_MPA_STREAM_RUN_MARKER: {
+        uint8_t *mk = (uint8_t *)&f->markers[b->nmk++];
+        iwk_mpa_stream_marker_octets(mk, r->pointer);
+        tb_iov(b, mk, r->len, r->covered);
+        break;
+    }
+    case IWK_MPA_STREAM_RUN_LENGTH:
+        tb_iov(b, f->head, r->len, r->covered); /* the length field is never cut by a Marker */
+        break;
+    case IWK_MPA_STREAM_RUN_BODY:
+        tb_body(b, r->body_off, r->len, r->covered);
+        break;
+    case IWK_MPA_STREAM_RUN_PAD:
+        tb_iov(b, zero_pad, r->len, r->covered);
+        break;
+    default: /* CRC: every covered run came before it */
+        if (b->crc_taken == 0)
+            iwk_mpa_stream_crc_octets(f->trailer, b->crc_on ? iwk_crc32c_final(b->crc) : 0u);
+        tb_iov(b, f->trailer + b->crc_taken, r->len, 0);
+        b->crc_taken += r->len;
+        break;
     }
 }
 
@@ -68,7 +112,11 @@ void iwk_fpdu_build(struct iwk_mpa_tx *tx, struct iwk_fpdu *f, const uint8_t *hd
                     const struct iovec *pay, int npay, uint32_t plen)
 {
     const uint32_t ulen = hlen + plen;
-    const uint32_t pad = (4u - ((2u + ulen) & 3u)) & 3u;
+    struct iwk_mpa_stream_tx st;
+    struct iwk_mpa_stream_run runs[IWK_MPA_STREAM_MAX_RUNS];
+    iwk_mpa_stream_tx_init(&st, 0, tx->markers, IWK_MPA_STREAM_CONV_FPDU_START);
+    st.pos = tx->pos;
+    const size_t nr = iwk_mpa_stream_tx_plan(&st, ulen, runs, IWK_MPA_STREAM_MAX_RUNS);
     f->head[0] = (uint8_t)(ulen >> 8);
     f->head[1] = (uint8_t)ulen;
     memcpy(f->head + 2, hdr, hlen);
@@ -77,29 +125,11 @@ void iwk_fpdu_build(struct iwk_mpa_tx *tx, struct iwk_fpdu *f, const uint8_t *hd
     f->iov_first = 0;
     f->total = 0;
     f->sent = 0;
-    struct tx_builder b = { .f = f, .start = tx->pos, .p = tx->pos, .markers = tx->markers,
-                            .crc = iwk_crc32c_init(), .crc_on = tx->crc };
-    tb_put(&b, f->head, f->head_len, 1);
-    uint32_t left = plen;
-    for (int i = 0; i < npay && left > 0; i++) {
-        uint32_t n = pay[i].iov_len < left ? (uint32_t)pay[i].iov_len : left;
-        tb_put(&b, pay[i].iov_base, n, 1);
-        left -= n;
-    }
-    tb_put(&b, zero_pad, pad, 1);
-    /* a Marker right before the CRC field is covered; one inside it is not (RFC 5044 §4.4) */
-    if (b.markers && b.p % IWK_MARKER_INTERVAL == 0) {
-        uint32_t *mk = &f->markers[b.nmk++];
-        *mk = htonl((uint32_t)(b.p - b.start));
-        if (b.crc_on)
-            b.crc = iwk_crc32c_update(b.crc, (const uint8_t *)mk, 4);
-        tb_iov(&b, mk, 4);
-    }
-    b.in_crc_field = 1;
-    uint32_t crc = b.crc_on ? iwk_crc32c_final(b.crc) : 0u;
-    iwk_crc32c_put_wire(f->trailer, crc);
-    tb_put(&b, f->trailer, 4, 0);
-    tx->pos = b.p;
+    struct tx_builder b = { .f = f, .crc = iwk_crc32c_init(), .crc_on = tx->crc, .hdr = f->head + 2,
+                            .hlen = hlen, .pay = pay, .npay = npay };
+    for (size_t i = 0; i < nr; i++)
+        tb_run(&b, &runs[i]);
+    tx->pos += f->total;
 }
 
 uint32_t iwk_mpa_mulpdu(uint32_t mss, int markers)

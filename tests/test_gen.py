@@ -195,6 +195,12 @@ class GeneratedFiles(unittest.TestCase):
             with open(s, "r", encoding="utf-8") as fh:
                 m = re.search(r"^\s*layer\s+([a-z_][a-z0-9_]*)", fh.read(), re.M)
             cls.layer_of[m.group(1)] = "spec/" + os.path.basename(s)
+        # `stream` items generate iwk_<stream>.[ch] from their own layer's spec
+        cls.stream_of = {}
+        for s in spec_files():
+            with open(s, "r", encoding="utf-8") as fh:
+                for m in re.finditer(r"^\s*stream\s+([a-z_][a-z0-9_]*)", fh.read(), re.M):
+                    cls.stream_of[m.group(1)] = "spec/" + os.path.basename(s)
 
     @classmethod
     def tearDownClass(cls):
@@ -215,6 +221,8 @@ class GeneratedFiles(unittest.TestCase):
                 layer = stem[4:] if stem.startswith("iwk_") else stem
                 if layer in self.layer_of:
                     self.assertEqual(named, [self.layer_of[layer]], f"{name} should name only its own spec")
+                elif layer in self.stream_of:
+                    self.assertEqual(named, [self.stream_of[layer]], f"{name} should name only its own spec")
                 else:
                     self.assertEqual(named, all_specs, f"{name} covers every layer and should name every spec")
 

@@ -196,34 +196,47 @@ class FpduWriter:
     first octet after the MPA frame (fpdu_mode_start) and CRC32c over the FPDU
     as sent (Markers included), trailer least-significant octet first."""
 
-    def __init__(self, start, markers, crc):
+    def __init__(self, start, markers, crc, conv="fpdu_start"):
         self.out = bytearray()
+        self.conv = conv   # FPDUPTR counts from the FPDU's first octet, or (rfc5044) its length field
         self.start = start
         self.markers = markers
         self.crc = crc
         self.nmarkers = 0
         self.fpdus = []   # (stream offset, ulpdu_len, markers inside)
+        self.wire = []    # (stream offset, octets on the wire)
+        self.out_len_pos = None
 
     def _pos(self):
         return self.start + len(self.out)
+
+    def _ptr(self, fstart):
+        if self._pos() == fstart:
+            return 0  # a Marker between FPDUs belongs to the next one (RFC 5044 §4.3)
+        if self.conv == "rfc5044" and self.out_len_pos is not None:
+            return self._pos() - self.out_len_pos
+        return self._pos() - fstart
 
     def _put(self, data, fstart):
         n0 = self.nmarkers
         for b in data:
             if self.markers and (self._pos() - self.start) % 512 == 0:
-                self.out += struct.pack(">HH", 0, self._pos() - fstart)
+                self.out += struct.pack(">HH", 0, self._ptr(fstart))
                 self.nmarkers += 1
+            if self.out_len_pos is None:
+                self.out_len_pos = self._pos()
             self.out.append(b)
         return self.nmarkers - n0
 
     def fpdu(self, ulpdu, corrupt=False):
         fstart = self._pos()
+        self.out_len_pos = None
         o0 = len(self.out)
         pad = (-(2 + len(ulpdu))) % 4
         body = struct.pack(">H", len(ulpdu)) + ulpdu + bytes(pad)
         mk = self._put(body, fstart)
         if self.markers and (self._pos() - self.start) % 512 == 0:  # marker before the CRC
-            self.out += struct.pack(">HH", 0, self._pos() - fstart)
+            self.out += struct.pack(">HH", 0, self._ptr(fstart))
             self.nmarkers += 1
             mk += 1
         crc = crc32c(bytes(self.out[o0:])) if self.crc else 0
@@ -231,6 +244,7 @@ class FpduWriter:
         if corrupt:
             self.out[o0 + 20] ^= 0x5A
         self.fpdus.append((fstart, len(ulpdu), mk))
+        self.wire.append((fstart, self._pos() - fstart))
 
 
 def pcap_write(path, segments):
@@ -254,17 +268,19 @@ def pcap_write(path, segments):
 SYN, ACK, FIN, PSH = 0x02, 0x10, 0x01, 0x08
 
 
-def build_session(path, n, markers, crc, seed, corrupt=None, drop=None):
+def build_session(path, n, markers, crc, seed, corrupt=None, drop=None, conv="fpdu_start",
+                  sizes=(0, 1, 3, 17, 100, 480, 509, 510, 1000, 1442, 3000), per_fpdu=False):
     """Writes a session with n FPDUs per direction; returns the writers
-    (c2s, s2c) and the dropped stream range (dir, lo, hi) or None."""
+    (c2s, s2c) and the dropped stream range (dir, lo, hi) or None. per_fpdu:
+    one FPDU per TCP segment, as the 2008 captures have them."""
     rnd = random.Random(seed)
     req, rep = mpa_frame(False, markers, crc, b"active\0"), mpa_frame(True, markers, crc, b"passive\0")
     # stream offset 0 is sequence number ISN + 1
-    w = {True: FpduWriter(len(req), markers, crc), False: FpduWriter(len(rep), markers, crc)}
+    w = {True: FpduWriter(len(req), markers, crc, conv), False: FpduWriter(len(rep), markers, crc, conv)}
     msn = {True: 1, False: 1}
     for i in range(n):
         for c2s in (True, False):
-            size = rnd.choice([0, 1, 3, 17, 100, 480, 509, 510, 1000, 1442, 3000])
+            size = rnd.choice(sizes)
             payload = bytes(rnd.randrange(256) for _ in range(size))
             if i % 3 == 2:
                 u = ulpdu_write(7, 0x1000 * i, payload)
@@ -278,8 +294,11 @@ def build_session(path, n, markers, crc, seed, corrupt=None, drop=None):
     for c2s in (True, False):
         data = bytes(w[c2s].out)
         pos, k = 0, 0
+        ends = [o + ln for (o, ln) in w[c2s].wire] if per_fpdu else []
         while pos < len(data):
             ln = rnd.choice([1, 2, 3, 7, 100, 511, 513, 1000, 1448, 2900])
+            if per_fpdu:
+                ln = ends[k] - (w[c2s].start + pos)
             chunk = data[pos:pos + ln]
             off = w[c2s].start + pos  # stream offset
             if drop and drop[0] == c2s and k == drop[1]:
@@ -322,6 +341,36 @@ def test_synthetic(binary, tmp):
             check(not any("warnings" in r or "errors" in r for r in f), "%s %s: notes" % (tag, d))
         if markers:
             check(w[True].nmarkers > 300, "synthetic stream too short for the marker test")
+
+    # Both FPDUPTR conventions (spec/mpa.iws stream mpa_stream), long FPDUs with many
+    # Markers each, CRC on and off; and sessions shaped like the 2008 softiwarp
+    # captures (rev 1, one FPDU per TCP segment, FPDU mode at offsets 27/28, Writes
+    # and Read Responses longer than the Marker interval), which iwdump must follow
+    # to the end whichever convention the sender used.
+    for conv in ("rfc5044", "fpdu_start"):
+        for crc in (False, True):
+            for shape in ("random", "2008"):
+                path = os.path.join(tmp, "syn_conv_%s_c%d_%s.pcap" % (conv, crc, shape))
+                n = 64 if shape == "2008" else 120
+                sizes = (1024, 2048, 4000, 1500) if shape == "2008" else (500, 1000, 1020, 2000, 4000, 9000, 30000)
+                w, _ = build_session(path, n, True, crc, seed=23, conv=conv, sizes=sizes,
+                                     per_fpdu=(shape == "2008"))
+                tag = "conv %s C%d %s" % (conv, crc, shape)
+                rc, recs, err = run(binary, ["--json", path])
+                check(rc == 0, "%s: exit %d %s" % (tag, rc, err[-300:]))
+                tells = 0
+                for d, c2s in (("c2s", True), ("s2c", False)):
+                    f = fpdus_of(recs, d)
+                    want = [(o, ln, mk) for (o, ln, mk) in w[c2s].fpdus]
+                    got = [(r["stream_offset"], r["ulpdu_len"], r["markers"]) for r in f]
+                    check(got == want, "%s %s: FPDUs differ (%d vs %d)" % (tag, d, len(got), len(want)))
+                    check(all(r["crc"] == ("valid" if crc else "absent") for r in f), "%s %s: crc" % (tag, d))
+                    # (the pcap interleaves the directions at random: the Responder may send first)
+                    notes = [n for r in f for n in r.get("warnings", []) + r.get("errors", [])
+                             if not n.startswith("responder_first")]
+                    check(not notes, "%s %s: notes %s" % (tag, d, notes[:2]))
+                    tells += sum(1 for (o, _, mk) in w[c2s].fpdus if mk >= 2 and (o - w[c2s].start) % 512 == 0)
+                check(tells > 0, "%s: no FPDU tells the conventions apart" % tag)
 
     # Corrupted CRC
     path = os.path.join(tmp, "syn_badcrc.pcap")

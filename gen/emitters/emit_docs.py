@@ -87,4 +87,27 @@ def emit_layer(layer, src):
             extra = "".join(f" {m.attrs.get(a, '')} |" for a in attrs)
             out.append(f"| {m.value} | `{m.name}` | {m.doc} |{extra} {m.ref} |")
         out.append("")
+    for st in layer.streams:
+        out += stream_rows(st)
     return "\n".join(out)
+
+
+def stream_rows(st):
+    """The rules of a `stream` item, as the generated iwk_<stream>.[ch] applies them."""
+    out = [f"## stream {st.name}", "", f"{st.doc} — {st.ref}. Generated as `iwk_{st.name}.[ch]` "
+           "(deframer with plan/feed, framer with plan).", "",
+           "| rule | value | reference |", "|---|---|---|",
+           f"| PDU | `{st.pdu.name}`: `{st.length_field.name}` ({st.length_bytes} octets), "
+           f"`{st.body_field.name}`, pad, `{st.crc_field.name}` | {st.pdu_ref} |",
+           f"| Marker | `{st.marker.name}` ({st.marker_len} octets) every {st.interval} octets from the "
+           f"first octet of FPDU mode | {st.marker_ref} |",
+           f"| pointer | `{st.pointer_field.name}`, the {st.ignore_low_bits} low bits treated as zero "
+           f"by receivers | {st.pointer_ref} |",
+           f"| CRC | `{st.crc_field.name}` covers the PDU from its first octet"
+           f"{', Markers included (not one inside the CRC field)' if st.crc_covers_markers else ''} | {st.crc_ref} |"]
+    for i, c in enumerate(st.conventions):
+        default = " (the default)" if i == 0 else ""
+        out.append(f"| convention `{c.name}`{default} | pointer counts from the "
+                   f"{'length field' if c.origin == 'length_field' else 'PDU’s first octet'}: {c.doc} | {c.ref} |")
+    out.append("")
+    return out

@@ -2,7 +2,7 @@
 import os
 import re
 
-from . import machines
+from . import machines, streams
 from .lexer import SpecError, tokenize
 from .model import (At, Bin, Cond, Const, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
                     Rest, Spec, Unit, expr_const_value, expr_has, expr_names, status_name)
@@ -86,10 +86,12 @@ class Parser:
                 layer.machines.append(machines.parse_machine(self))
             elif self.is_word("compose"):
                 layer.composes.append(machines.parse_compose(self))
+            elif self.is_word("stream"):
+                layer.streams.append(streams.parse_stream(self))
             elif self.is_word("layer"):
                 raise SpecError(tok.loc, "only one 'layer' per file (one protocol layer per file)")
             else:
-                raise SpecError(tok.loc, f"expected 'const', 'enum' or 'header' but found '{tok.text}'")
+                raise SpecError(tok.loc, f"expected 'const', 'enum', 'header', 'machine', 'compose' or 'stream' but found '{tok.text}'")
         return layer
 
     def parse_layer(self):
@@ -320,6 +322,12 @@ class Checker:
                 self.check_header(h)
         for layer in self.layers:
             machines.MachineChecker(self, layer).run()
+        for layer in self.layers:
+            for st in layer.streams:
+                self.declare(st.name, st, st.loc, lower=True)
+                if st.interval_expr is not None:
+                    self.resolve(st.interval_expr, Header(st.name, st.ref, "", [], st.loc), [], st.loc)
+                streams.check_stream(layer, st)
         spec = Spec(self.layers)
         self.check_c_names(spec)
         return spec

@@ -226,6 +226,7 @@ class Layer:
     headers: list = field(default_factory=list)
     machines: list = field(default_factory=list)    # iwkspec.machines.Machine
     composes: list = field(default_factory=list)    # iwkspec.machines.Compose
+    streams: list = field(default_factory=list)     # iwkspec.streams.Stream
 
 
 @dataclass

@@ -17,11 +17,11 @@
 
 #include "decode.h"
 #include "iwkit/crc32c.h"
+#include "iwk_mpa_stream.h"
 
 #define MPA_FRAME_HDR_LEN 20u    /* key, flags, rev, PD_Length: RFC 5044 §7.1.1 */
 #define MPA_KEY_LEN 16u
-#define MPA_MARKER_LEN 4u        /* RFC 5044 §4.2 */
-#define MPA_MAX_FPDU (2u + 65535u + 3u + 4u)
+#define MPA_MAX_FPDU (IWK_MPA_STREAM_LENGTH_LEN + IWK_MPA_STREAM_MAX_BODY + 3u + IWK_MPA_STREAM_CRC_LEN)
 #define MPA_MAX_WAIT_BYTES ((size_t)8u << 20) /* bound while waiting for the peer */
 
 /* ------------------------------------------------------------------------ */
@@ -93,6 +93,7 @@ typedef struct side {
     uint64_t fpdu_mode_start; /* first octet after the MPA frame (§4.3) */
     uint64_t skipped;         /* octets skipped while hunting */
     uint64_t ignored;         /* octets dropped in DONE/DEAD */
+    uint8_t conv;             /* Marker convention (enum iwk_mpa_stream_conv); ANY until an FPDU tells */
     mpa_dir_stats_t st;
 } side_t;
 
@@ -168,132 +169,103 @@ static uint16_t rd16(const uint8_t *p)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Markers: RFC 5044 §4.3.  A Marker sits at every stream offset o with
- * (o - fpdu_mode_start) % 512 == 0, in directions whose peer asked for them. */
+/* FPDUs and Markers: the generated stream core (spec/mpa.iws stream mpa_stream,
+ * RFC 5044 §4) decides where Markers sit, what FPDUPTR must say, the pad and
+ * what the CRC covers; this file only keeps the octets and reports. */
 
 static bool side_markers(const mpa_conn_t *c, const side_t *s)
 {
     return c->params.markers[s->role];
 }
 
-static bool is_marker(const mpa_conn_t *c, const side_t *s, uint64_t off)
-{
-    return side_markers(c, s) && off >= s->fpdu_mode_start &&
-           (off - s->fpdu_mode_start) % IWK_MPA_MARKER_INTERVAL == 0;
-}
-
-static uint64_t next_marker(const mpa_conn_t *c, const side_t *s, uint64_t off)
+/* The first Marker at or after `off` (UINT64_MAX without Markers). */
+static uint64_t marker_at_or_after(const mpa_conn_t *c, const side_t *s, uint64_t off)
 {
     if (!side_markers(c, s))
         return UINT64_MAX;
     if (off < s->fpdu_mode_start)
         return s->fpdu_mode_start;
-    uint64_t rel = off - s->fpdu_mode_start;
-    return s->fpdu_mode_start + (rel / IWK_MPA_MARKER_INTERVAL + 1u) * IWK_MPA_MARKER_INTERVAL;
+    return off + iwk_mpa_stream_to_marker(off, s->fpdu_mode_start);
 }
 
-/* Framing context of one candidate FPDU. */
-typedef struct framer {
-    uint64_t start;     /* stream offset of the candidate FPDU */
-    uint64_t pos;       /* next raw stream offset */
-    unsigned markers;
-    bool markers_ok;    /* every FPDUPTR pointed at `start` */
-    uint8_t *out;
-    size_t out_len;
-    iwd_notes_t *notes;
-} framer_t;
-
-/* Checks the Marker at fr->pos (RFC 5044 §4.2: FPDUPTR = octets from the
- * FPDU's first octet to the Marker; Reserved zero on transmit). */
-static void take_marker(const side_t *s, framer_t *fr)
+static void marker_notes(const struct iwk_mpa_stream_event *ev, iwd_notes_t *notes)
 {
-    struct iwk_mpa_marker mk;
-    (void)iwk_mpa_marker_decode(side_at(s, fr->pos), MPA_MARKER_LEN, &mk);
-    uint64_t want = fr->pos - fr->start;
-    if (mk.fpduptr != want) {
-        fr->markers_ok = false;
-        iwd_note_add(fr->notes, IWD_ERROR, "marker_fpduptr",
-                     "Marker at offset %llu has FPDUPTR %u, expected %llu (RFC 5044 §4.3)",
-                     (unsigned long long)fr->pos, mk.fpduptr, (unsigned long long)want);
-    }
-    iwk_status vs = iwk_mpa_marker_validate(&mk, IWK_CHECK_ALL);
+    if (!ev->marker_ok)
+        iwd_note_add(notes, IWD_ERROR, "marker_fpduptr",
+                     "Marker at offset %llu has FPDUPTR %u, expected %u (RFC 5044 §4.3, %s)",
+                     (unsigned long long)ev->marker_pos, ev->marker.fpduptr, ev->expected,
+                     iwk_mpa_stream_conv_name(ev->conv));
+    iwk_status vs = iwk_mpa_marker_validate(&ev->marker, IWK_CHECK_ALL);
     if (vs != IWK_OK)
-        iwd_note_add(fr->notes, IWD_WARN, "marker_reserved",
+        iwd_note_add(notes, IWD_WARN, "marker_reserved",
                      "Marker at offset %llu: Reserved = 0x%04x (%s, RFC 5044 §4.2)",
-                     (unsigned long long)fr->pos, mk.reserved, iwk_status_name(vs));
-    fr->markers++;
-    fr->pos += MPA_MARKER_LEN;
+                     (unsigned long long)ev->marker_pos, ev->marker.reserved, iwk_status_name(vs));
 }
 
-/* Copies n non-Marker octets from fr->pos to fr->out, removing Markers. */
-static frame_res_t gather(const mpa_conn_t *c, const side_t *s, framer_t *fr, size_t n)
+/* Runs the stream core over the side's octets from `start` as if an FPDU began
+ * there. Body octets go to c->scratch + 2, pad octets after them. Stops after
+ * `want_body` body octets (FR_OK with f->ulpdu_len set and f->crc ABSENT), or at
+ * the end of the FPDU (FR_OK, *f complete), or when the octets run out (FR_NEED). */
+static frame_res_t frame_run(mpa_conn_t *c, const side_t *s, uint64_t start, uint32_t want_body,
+                             mpa_fpdu_t *f, bool *markers_ok, uint8_t *conv, iwd_notes_t *notes)
 {
-    const uint64_t end = side_end(s);
-    while (n > 0) {
-        if (is_marker(c, s, fr->pos)) {
-            if (fr->pos + MPA_MARKER_LEN > end)
-                return FR_NEED;
-            take_marker(s, fr);
-            continue;
-        }
-        uint64_t nm = next_marker(c, s, fr->pos);
-        size_t run = n;
-        if (nm != UINT64_MAX && nm - fr->pos < run)
-            run = (size_t)(nm - fr->pos);
-        if (fr->pos + run > end)
-            return FR_NEED;
-        memcpy(fr->out + fr->out_len, side_at(s, fr->pos), run);
-        fr->out_len += run;
-        fr->pos += run;
-        n -= run;
-    }
-    return FR_OK;
-}
-
-/* Frames the FPDU that starts at stream offset `start` (RFC 5044 §4.1):
- * ULPDU_Length, ULPDU, PAD to a multiple of 4, CRC; fills *f. */
-static frame_res_t frame_at(mpa_conn_t *c, const side_t *s, uint64_t start,
-                            mpa_fpdu_t *f, bool *markers_ok, iwd_notes_t *notes)
-{
-    framer_t fr = { .start = start, .pos = start, .markers_ok = true,
-                    .out = c->scratch, .notes = notes };
-    iwd_notes_clear(notes);
-    frame_res_t r = gather(c, s, &fr, 2u);
-    if (r != FR_OK)
-        return r;
-    uint16_t ulen = rd16(c->scratch);
-    unsigned pad = (4u - ((2u + ulen) & 3u)) & 3u;
-    r = gather(c, s, &fr, (size_t)ulen + pad);
-    if (r != FR_OK)
-        return r;
-    /* A Marker right before the CRC field is inside the FPDU and covered. */
-    while (is_marker(c, s, fr.pos)) {
-        if (fr.pos + MPA_MARKER_LEN > side_end(s))
-            return FR_NEED;
-        take_marker(s, &fr);
-    }
-    uint64_t crc_start = fr.pos;
-    r = gather(c, s, &fr, IWK_CRC32C_WIRE_LEN);
-    if (r != FR_OK)
-        return r;
-
+    struct iwk_mpa_stream_rx rx;
+    iwk_mpa_stream_rx_init(&rx, s->fpdu_mode_start, side_markers(c, s), c->params.crc, s->conv);
+    iwk_mpa_stream_rx_restart(&rx, start);
     memset(f, 0, sizeof *f);
     f->stream_offset = start;
-    f->wire_len = (size_t)(fr.pos - start);
-    f->ulpdu_len = ulen;
     f->ulpdu = c->scratch + 2;
-    f->markers = fr.markers;
-    f->pad_len = pad;
-    f->crc_wire = iwk_crc32c_get_wire(c->scratch + 2u + ulen + pad);
-    if (c->params.crc) {
-        /* RFC 5044 §4.4: CRC over the FPDU as sent, Markers included. */
-        f->crc_calc = iwk_crc32c(side_at(s, start), (size_t)(crc_start - start));
-        f->crc = f->crc_calc == f->crc_wire ? MPA_CRC_VALID : MPA_CRC_INVALID;
-    } else {
-        f->crc = MPA_CRC_ABSENT;
+    const uint8_t *p = side_at(s, start);
+    size_t left = (size_t)(side_end(s) - start);
+    uint32_t body = 0, pad = 0;
+    *markers_ok = true;
+    while (left > 0) {
+        struct iwk_mpa_stream_event ev;
+        size_t k = iwk_mpa_stream_rx_feed(&rx, p, left, &ev);
+        p += k;
+        left -= k;
+        switch (ev.kind) {
+        case IWK_MPA_STREAM_EV_LENGTH:
+            f->ulpdu_len = (uint16_t)ev.body_len;
+            f->pad_len = iwk_mpa_stream_pad(ev.body_len);
+            break;
+        case IWK_MPA_STREAM_EV_BODY:
+            memcpy(c->scratch + 2u + ev.body_off, ev.data, ev.len);
+            body += ev.len;
+            if (body >= want_body)
+                return FR_OK;
+            break;
+        case IWK_MPA_STREAM_EV_PAD:
+            memcpy(c->scratch + 2u + f->ulpdu_len + pad, ev.data, ev.len);
+            pad += ev.len;
+            break;
+        case IWK_MPA_STREAM_EV_MARKER:
+            *markers_ok = *markers_ok && ev.marker_ok;
+            marker_notes(&ev, notes);
+            break;
+        case IWK_MPA_STREAM_EV_PDU:
+            f->wire_len = (size_t)ev.wire_len;
+            f->markers = ev.markers;
+            f->crc_wire = ev.crc_wire;
+            f->crc_calc = ev.crc_calc;
+            f->crc = ev.crc == IWK_MPA_STREAM_CRC_VALID ? MPA_CRC_VALID
+                   : ev.crc == IWK_MPA_STREAM_CRC_INVALID ? MPA_CRC_INVALID : MPA_CRC_ABSENT;
+            *markers_ok = ev.markers_ok != 0;
+            *conv = ev.conv;
+            return FR_OK;
+        default:
+            break;
+        }
     }
-    *markers_ok = fr.markers_ok;
-    return FR_OK;
+    return FR_NEED;
+}
+
+/* Frames the FPDU that starts at stream offset `start` (RFC 5044 §4.1); fills *f. */
+static frame_res_t frame_at(mpa_conn_t *c, const side_t *s, uint64_t start,
+                            mpa_fpdu_t *f, bool *markers_ok, uint8_t *conv, iwd_notes_t *notes)
+{
+    iwd_notes_clear(notes);
+    return frame_run(c, s, start, UINT32_MAX, f, markers_ok, conv, notes);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -499,15 +471,16 @@ static void emit_fpdu(mpa_conn_t *c, side_t *s, mpa_fpdu_t *f, iwd_notes_t *note
  * 1 yes, 0 no, -1 need more data. */
 static int header_plausible_at(mpa_conn_t *c, const side_t *s, uint64_t off)
 {
-    uint8_t hdr[2u + IWK_DDP_UNTAGGED_HDR_LEN];
     iwd_notes_t tmp;
     iwd_notes_clear(&tmp);
-    framer_t fr = { .start = off, .pos = off, .markers_ok = true, .out = hdr, .notes = &tmp };
-    if (gather(c, s, &fr, sizeof hdr) != FR_OK)
+    mpa_fpdu_t f;
+    bool mk_ok;
+    uint8_t conv;
+    frame_res_t r = frame_run(c, s, off, IWK_DDP_UNTAGGED_HDR_LEN, &f, &mk_ok, &conv, &tmp);
+    if (r != FR_OK)
         return -1;
-    uint16_t ulen = rd16(hdr);
-    size_t avail = ulen < IWK_DDP_UNTAGGED_HDR_LEN ? ulen : IWK_DDP_UNTAGGED_HDR_LEN;
-    return decode_plausible(hdr + 2, avail, ulen) ? 1 : 0;
+    uint32_t avail = f.ulpdu_len < IWK_DDP_UNTAGGED_HDR_LEN ? f.ulpdu_len : IWK_DDP_UNTAGGED_HDR_LEN;
+    return decode_plausible(f.ulpdu, avail, f.ulpdu_len) ? 1 : 0;
 }
 
 /* Does the FPDU at f line up with what follows it (the next header, or the
@@ -528,8 +501,9 @@ static step_t fpdu_step(mpa_conn_t *c, side_t *s)
 {
     mpa_fpdu_t f;
     bool mk_ok;
+    uint8_t conv = s->conv;
     iwd_notes_t notes;
-    if (frame_at(c, s, s->base, &f, &mk_ok, &notes) != FR_OK)
+    if (frame_at(c, s, s->base, &f, &mk_ok, &conv, &notes) != FR_OK)
         return STEP_NEED;
     bool plausible = decode_plausible(f.ulpdu, f.ulpdu_len, f.ulpdu_len);
     bool trust;
@@ -547,6 +521,7 @@ static step_t fpdu_step(mpa_conn_t *c, side_t *s)
         }
     }
     if (trust) {
+        s->conv = conv; /* the Marker convention, once an FPDU has told it */
         emit_fpdu(c, s, &f, &notes);
         return STEP_PROGRESS;
     }
@@ -571,10 +546,11 @@ static int candidate(mpa_conn_t *c, const side_t *s, uint64_t start, mpa_fpdu_t 
                      iwd_notes_t *notes)
 {
     bool mk_ok;
+    uint8_t conv = s->conv;
     int h = header_plausible_at(c, s, start); /* cheap filter before framing */
     if (h <= 0)
         return h < 0 && !s->closed ? -1 : 0;
-    frame_res_t r = frame_at(c, s, start, f, &mk_ok, notes);
+    frame_res_t r = frame_at(c, s, start, f, &mk_ok, &conv, notes);
     if (r == FR_NEED)
         return -1;
     if (r != FR_OK || !mk_ok)
@@ -603,15 +579,24 @@ static step_t hunt_markers(mpa_conn_t *c, side_t *s)
 {
     mpa_fpdu_t f;
     iwd_notes_t notes;
-    uint64_t m = is_marker(c, s, s->base) ? s->base : next_marker(c, s, s->base);
-    for (;; m += IWK_MPA_MARKER_INTERVAL) {
-        if (m + MPA_MARKER_LEN > side_end(s))
+    const uint64_t org = s->fpdu_mode_start;
+    uint64_t m = marker_at_or_after(c, s, s->base);
+    for (;; m += IWK_MPA_STREAM_INTERVAL) {
+        if (m + IWK_MPA_STREAM_MARKER_LEN > side_end(s))
             break;
         struct iwk_mpa_marker mk;
-        (void)iwk_mpa_marker_decode(side_at(s, m), MPA_MARKER_LEN, &mk);
-        if (mk.fpduptr > m - s->fpdu_mode_start || m - mk.fpduptr < s->base)
+        (void)iwk_mpa_marker_decode(side_at(s, m), IWK_MPA_STREAM_MARKER_LEN, &mk);
+        uint64_t ptr = mk.fpduptr & IWK_MPA_STREAM_POINTER_MASK;
+        if (ptr > m - org)
             continue;
-        uint64_t start = m - mk.fpduptr;
+        /* FPDUPTR names the ULPDU_Length field (rfc5044) or the FPDU's first octet
+           (fpdu_start); a Marker right before the field is the FPDU's own (§4.3). */
+        uint64_t start = m - ptr;
+        if (start >= org + IWK_MPA_STREAM_MARKER_LEN &&
+            iwk_mpa_stream_to_marker(start - IWK_MPA_STREAM_MARKER_LEN, org) == 0)
+            start -= IWK_MPA_STREAM_MARKER_LEN;
+        if (start < s->base)
+            continue;
         int r = candidate(c, s, start, &f, &notes);
         if (r < 0 && !s->closed)
             return STEP_NEED;
@@ -712,6 +697,7 @@ mpa_conn_t *mpa_conn_create(const mpa_callbacks_t *cb, void *user)
         c->cb = *cb;
     c->user = user;
     c->kind = MPA_CONN_UNKNOWN;
+    c->side[0].conv = c->side[1].conv = IWK_MPA_STREAM_CONV_ANY;
     return c;
 }
 
