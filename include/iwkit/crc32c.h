@@ -37,6 +37,8 @@
 #define IWK_CRC32C_WIRE_LEN 4u
 
 /* The preset register, IWK_CRC32C_INIT. */
+/*@ assigns \result \from \nothing;
+  @ ensures \result == IWK_CRC32C_INIT; */
 uint32_t iwk_crc32c_init(void);
 
 /*
@@ -44,6 +46,7 @@ uint32_t iwk_crc32c_init(void);
  * register.  update(update(s, a, n), a + n, m) == update(s, a, n + m).  buf may be NULL when len
  * is 0.  Uses ISA-L's crc32_iscsi when built with IWK_HAVE_ISAL, otherwise iwk_crc32c_ref.
  */
+/*@ assigns \result \from state, buf[0 .. len - 1]; */
 uint32_t iwk_crc32c_update(uint32_t state, const uint8_t *buf, size_t len);
 
 /*
@@ -54,6 +57,7 @@ uint32_t iwk_crc32c_update(uint32_t state, const uint8_t *buf, size_t len);
 uint32_t iwk_crc32c_ref(uint32_t crc, const uint8_t *buf, size_t len);
 
 /* The CRC32c value of a register: its complement (RFC 3720 §12.1). */
+/*@ assigns \result \from state; */
 uint32_t iwk_crc32c_final(uint32_t state);
 
 /* One-shot CRC32c of len octets: final(update(init(), buf, len)). */
