@@ -911,6 +911,8 @@ static int rx_step(struct iwk_qp *qp)
         struct iovec v = { .iov_base = rx->discard, .iov_len = sizeof rx->discard };
         ssize_t k = readv(qp->fd, &v, 1);
         r = k < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno) : (long)k;
+        if (k > 0)
+            rx_count(&qp->rx_bytes, (uint64_t)k); /* received, and dropped */
         break;
     }
     }
