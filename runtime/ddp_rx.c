@@ -109,6 +109,22 @@ static void set_dst_one(struct iwk_rx *rx, uint8_t *p, uint32_t len)
     rx->ndst = 1;
 }
 
+/* An RDMA Write's payload: the Data Sink gets no completion for it (RFC 5040 §5.1), so an
+ * application may wait in memory for its last octet, in another thread than this one. That octet
+ * is read into rx->write_last_octet and stored last, with a release store, once the segment's CRC
+ * and Markers checked (body_done): an acquire load that sees it sees the whole message. */
+static void set_dst_write(struct iwk_rx *rx, uint8_t *p, uint32_t len)
+{
+    set_dst_one(rx, p, len);
+    if (!rx->last)
+        return;
+    rx->dst[0].iov_len = len - 1u;
+    rx->dst[1].iov_base = &rx->write_last_octet;
+    rx->dst[1].iov_len = 1;
+    rx->ndst = 2;
+    rx->write_last = p + len - 1u;
+}
+
 /* [off, off + len) of a receive buffer's pieces. */
 static void set_dst_slice(struct iwk_rx *rx, const struct iwk_recv_entry *e, uint64_t off, uint32_t len)
 {
@@ -161,7 +177,7 @@ static int begin_tagged(struct iwk_qp *qp)
                                                  IWK_ACCESS_REMOTE_WRITE, &p);
         if (c != IWK_STAG_OK)
             return rx_fail(qp, tagged_term(c), stag_text(c));
-        set_dst_one(rx, p, rx->plen);
+        set_dst_write(rx, p, rx->plen);
         return 0;
     }
     /* Read Response: it belongs to the oldest outstanding Read (RFC 5040 §5.2.2) */
@@ -267,6 +283,7 @@ static int begin_segment(struct iwk_qp *qp)
     rx->plen = rx->ulpdu_len - rx->hdr_len;
     rx->got = 0;
     rx->ndst = 0;
+    rx->write_last = NULL;
     if ((h[0] & 3u) != IWK_DDP_VERSION)
         return rx_fail(qp, rx->tagged ? T_DDP_TAGGED(IWK_RDMAP_TERM_DDP_T_INVALID_VERSION)
                                       : T_DDP_UNTAGGED(IWK_RDMAP_TERM_DDP_UT_INVALID_VERSION), "DDP version is not 1");
@@ -714,6 +731,13 @@ static int finish_segment(struct iwk_qp *qp)
 
 /* ---- the FPDU reader ------------------------------------------------------------------------ */
 
+/* The receive counters belong to the receiving thread (the rx_lock holder); iwk_qp_info reads
+ * them from any thread, so they are stored atomically (relaxed: they order nothing else). */
+static void rx_count(uint64_t *counter, uint64_t n)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
 /* Reads into head[have, need): 1 complete, 0 would block / closed (handled), */
 static void on_closed(struct iwk_qp *qp, long r)
 {
@@ -838,7 +862,7 @@ static int place_staged(struct iwk_qp *qp)
 static int body_done(struct iwk_qp *qp, uint32_t prefetched)
 {
     struct iwk_rx *rx = &qp->rx;
-    qp->info.rx_fpdus++;
+    rx_count(&qp->rx_fpdus, 1u);
     uint32_t crc = qp->mrx.crc_prev;
     qp->mrx.switched = 0;
     uint8_t head[2u + IWK_DDP_UNTAGGED_HLEN];
@@ -858,6 +882,8 @@ static int body_done(struct iwk_qp *qp, uint32_t prefetched)
         if (r != 0)
             return 1;
     }
+    if (rx->write_last != NULL) /* set_dst_write */
+        __atomic_store_n(rx->write_last, rx->write_last_octet, __ATOMIC_RELEASE);
     finish_segment(qp);
     return 0;
 }
@@ -891,7 +917,7 @@ static int rx_step(struct iwk_qp *qp)
             if (r > 0) {
                 rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
                 rx->head_have += (uint32_t)r;
-                qp->info.rx_bytes += (uint64_t)r;
+                rx_count(&qp->rx_bytes, (uint64_t)r);
             }
         }
         if (r > 0 && (rx->head_have >= head_need(rx) || head_short(rx)))
@@ -910,7 +936,7 @@ static int rx_step(struct iwk_qp *qp)
         if (r > 0) {
             rx->short_read = iwk_mpa_rx_emptied(&qp->mrx, r);
             rx->body_got += (uint32_t)r;
-            qp->info.rx_bytes += (uint64_t)r;
+            rx_count(&qp->rx_bytes, (uint64_t)r);
             if (!rx->staged)
                 rx->got = rx->body_got < rx->plen ? rx->body_got : rx->plen;
             if (rx->body_got >= crc_end + 4u)
@@ -923,6 +949,8 @@ static int rx_step(struct iwk_qp *qp)
         struct iovec v = { .iov_base = rx->discard, .iov_len = sizeof rx->discard };
         ssize_t k = readv(qp->fd, &v, 1);
         r = k < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno) : (long)k;
+        if (k > 0)
+            rx_count(&qp->rx_bytes, (uint64_t)k); /* received, and dropped */
         break;
     }
     }
@@ -955,14 +983,16 @@ void iwk_qp_rx_drive(struct iwk_qp *qp)
                 break;
         }
         int closed = qp->rx_closed;
+        /* receives that a flush in another thread left to us (it found rx_lock held) complete
+         * before rx_lock is let go, under qp->lock, where that thread asked for it */
+        pthread_mutex_lock(&qp->lock);
+        iwk_qp_flush_recvs(qp);
         pthread_mutex_unlock(&qp->rx_lock);
-        if (budget <= 0 && !closed) {
-            /* fairness: let other connections run; re-arming reports the rest again */
-            pthread_mutex_lock(&qp->lock);
-            iwk_qp_rearm(qp);
-            pthread_mutex_unlock(&qp->lock);
+        if (budget <= 0 && !closed)
+            iwk_qp_rearm(qp); /* fairness: let other connections run; re-arming reports the rest again */
+        pthread_mutex_unlock(&qp->lock);
+        if (budget <= 0 && !closed)
             return;
-        }
         if (closed || !__atomic_load_n(&qp->rx_kick, __ATOMIC_SEQ_CST))
             return;
     }

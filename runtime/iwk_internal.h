@@ -276,6 +276,10 @@ struct iwk_rx {
     struct iwk_recv_entry cur_recv;
     uint8_t rtr_pending;           /* responder: first FPDU/RTR not yet seen */
     uint8_t rtr_resp_pending;      /* initiator: a Read RTR waits for its zero-length Response */
+    /* the last segment of an RDMA Write: its last octet, stored last with a release store (ddp_rx.c
+     * set_dst_write) at write_last (NULL: none) */
+    uint8_t *write_last;
+    uint8_t write_last_octet;
 };
 
 struct iwk_qp {
@@ -283,7 +287,18 @@ struct iwk_qp {
     struct iwk_pd *pd;
     struct iwk_cq *send_cq, *recv_cq;
     uint32_t max_send_wr, max_recv_wr, max_sge;
-    pthread_mutex_t lock;          /* everything below except rx, which only the progress thread uses */
+    /* Two locks; a thread that needs both takes rx_lock first (flush_all, holding qp->lock, only
+     * tries it).
+     * - rx_lock: held by the thread that receives, whichever it is: the progress thread, a thread
+     *   in iwk_cq_wait / iwk_cq_progress / iwk_cq_poll, or iwk_qp_on_timer. Its holder alone uses
+     *   rx, mrx and rxrec (rx.cur_recv included: flushing it too, iwk_qp_flush_recvs), and writes
+     *   rx_fpdus / rx_bytes. iwk_qp_start sets them up before the socket is watched.
+     * - lock (qp->lock): everything else below: the send side, the rdmap_qp machine and state,
+     *   info, the receive queue rq, rx_flush, mresp (its p2p_neg does not change after setup).
+     *   The receiving thread takes it for each of those. Fields both sides use are written with both locks held (rx.rtr_pending,
+     *   rx_closed) and read under either.
+     * - the fields marked atomic are used with __atomic builtins, under no lock. */
+    pthread_mutex_t lock;
     pthread_cond_t cond;           /* state changes, drained send queue */
     int fd;
     enum iwk_qp_state state;
@@ -304,13 +319,15 @@ struct iwk_qp {
     uint8_t tx_allowed;            /* MPA: we may send FPDUs (responder: after the first one in) */
     uint8_t fin_sent;
     uint32_t atomic_req_id;
-    uint8_t fin_pending;
-    uint32_t term_seg_len;         /* ULPDU length of the segment a Terminate names (M bit), 0: none */           /* graceful close asked: FIN once the send side is drained */
+    uint8_t fin_pending;           /* graceful close asked: FIN once the send side is drained */
+    uint32_t term_seg_len;         /* ULPDU length of the segment a Terminate names (M bit), 0: none */
     /* receive side */
     uint8_t *rq;                   /* ring of max_recv_wr slots of rq_stride octets (iwk_rq_slot) */
     size_t rq_stride;
     uint32_t rq_head, rq_count;
-    pthread_mutex_t rx_lock;       /* held by the thread that receives (progress or iwk_cq_wait) */
+    uint8_t rx_flush;              /* flush_all asked for the receives to be flushed (iwk_qp_flush_recvs) */
+    pthread_mutex_t rx_lock;       /* held by the thread that receives (above) */
+    uint64_t rx_fpdus, rx_bytes;   /* atomic: counters of iwk_qp_info, written by the rx_lock holder */
     int rx_kick;                   /* atomic: data may be waiting; the rx_lock holder reads again */
     int app_driving;               /* atomic: threads in iwk_cq_wait polling this socket */
     uint8_t app_rx;                /* IWK_CTX_APP_PROGRESS and in a CQ's qps[]: no EPOLLIN for the progress thread */
@@ -338,6 +355,9 @@ int iwk_qp_event(struct iwk_qp *qp, enum iwk_rdmap_qp_event ev, uint16_t term_co
                  uint32_t bad_len, const char *why);
 void iwk_tx_pump(struct iwk_qp *qp);   /* qp->lock held */
 void iwk_qp_reap(struct iwk_qp *qp);   /* qp->lock held */
+/* Flushes the receives when flush_all asked for it (qp->rx_flush); the caller holds rx_lock and
+ * qp->lock. */
+void iwk_qp_flush_recvs(struct iwk_qp *qp);
 /* Progress thread entry points. */
 void iwk_qp_on_readable(struct iwk_qp *qp);
 void iwk_qp_on_writable(struct iwk_qp *qp);

@@ -214,22 +214,16 @@ void iwk_qp_reap(struct iwk_qp *qp)
     pthread_cond_broadcast(&qp->cond);
 }
 
-/* Every job that has not completed completes now with `first` (the oldest outstanding one) and
- * WR_FLUSH_ERR (the rest); posted receives are flushed too (RFC 5040 §5.4, §6.2.1). */
-static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
+/* The receives complete with WR_FLUSH_ERR, in order: first the one a Send was being placed into,
+ * then the posted ones (RFC 5040 §5.4, §6.2.1). Only the thread that holds rx_lock does this: it
+ * owns rx.cur_recv and is not placing into it meanwhile (an application must not get a buffer
+ * back that is still being written). qp->lock held; nothing to do unless flush_all asked. */
+void iwk_qp_flush_recvs(struct iwk_qp *qp)
 {
-    int k = 0;
-    for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
-        if (!j->done) {
-            j->done = 1;
-            j->status = k++ == 0 ? first : IWK_WC_WR_FLUSH_ERR;
-        }
-    }
-    qp->sq_tx = NULL;
-    iwk_qp_reap(qp);
-    drop_jobs(qp, qp->resp_head);
-    qp->resp_head = qp->resp_tail = NULL;
-    if (qp->rx.cur_recv_valid) { /* the oldest receive: a Send was being placed into it */
+    if (!qp->rx_flush)
+        return;
+    qp->rx_flush = 0;
+    if (qp->rx.cur_recv_valid) {
         struct iwk_wc wc = { .wr_id = qp->rx.cur_recv.wr_id, .status = IWK_WC_WR_FLUSH_ERR,
                              .opcode = IWK_WC_RECV, .qp = qp };
         iwk_cq_push(qp->recv_cq, &wc, 0);
@@ -243,6 +237,30 @@ static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
         iwk_cq_push(qp->recv_cq, &wc, 0);
         qp->rq_head = (qp->rq_head + 1u) % qp->max_recv_wr;
         qp->rq_count--;
+    }
+}
+
+/* Every job that has not completed completes now with `first` (the oldest outstanding one) and
+ * WR_FLUSH_ERR (the rest); the receives are flushed too, at once when no thread is receiving,
+ * else by the receiving thread before it lets go of rx_lock (iwk_qp_rx_drive, iwk_qp_on_timer;
+ * trylock: qp->lock is held, and the receiving thread takes rx_lock before qp->lock). */
+static void flush_all(struct iwk_qp *qp, enum iwk_wc_status first)
+{
+    int k = 0;
+    for (struct iwk_job *j = qp->sq_head; j != NULL; j = j->next) {
+        if (!j->done) {
+            j->done = 1;
+            j->status = k++ == 0 ? first : IWK_WC_WR_FLUSH_ERR;
+        }
+    }
+    qp->sq_tx = NULL;
+    iwk_qp_reap(qp);
+    drop_jobs(qp, qp->resp_head);
+    qp->resp_head = qp->resp_tail = NULL;
+    qp->rx_flush = 1;
+    if (pthread_mutex_trylock(&qp->rx_lock) == 0) {
+        iwk_qp_flush_recvs(qp);
+        pthread_mutex_unlock(&qp->rx_lock);
     }
 }
 
@@ -439,6 +457,7 @@ void iwk_qp_on_timer(struct iwk_qp *qp)
             iwk_qp_event(qp, IWK_RDMAP_QP_EV_LLP_ERROR, 0, NULL, 0, NULL);
         }
     }
+    iwk_qp_flush_recvs(qp); /* this thread holds rx_lock: the flush above left the receives to it */
     pthread_mutex_unlock(&qp->lock);
     pthread_mutex_unlock(&qp->rx_lock);
 }
@@ -620,6 +639,9 @@ int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out)
     struct iwk_qp *q = (struct iwk_qp *)(uintptr_t)qp;
     pthread_mutex_lock(&q->lock);
     *out = q->info;
+    /* written by the receiving thread without qp->lock (ddp_rx.c rx_count) */
+    out->rx_fpdus = __atomic_load_n(&q->rx_fpdus, __ATOMIC_RELAXED);
+    out->rx_bytes = __atomic_load_n(&q->rx_bytes, __ATOMIC_RELAXED);
     out->state = q->state;
     int fd = q->fd;
     out->socket_sndbuf = out->socket_rcvbuf = 0;

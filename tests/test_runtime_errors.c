@@ -1,7 +1,7 @@
 /* test_runtime_errors.c - error paths of the iwkit runtime over real loopback TCP (hand-written, not generated).
  *
  * Two endpoints in one process (two contexts, the passive side accepting in a thread), a few raw TCP peers
- * that speak MPA by hand, and peers in a forked child process. Each case checks what a user of
+ * that speak MPA by hand, and peers in a child process (this program again, --child-peer). Each case checks what a user of
  * include/iwkit/verbs.h would notice:
  *   - the Terminate (RFC 5040 §4.8): the side that found the error reports term_sent with its layer/type/code,
  *     the other side term_received with the same code;
@@ -21,7 +21,8 @@
  * significant octet first; Markers off), checked against the generated serializers and RFC 5044 Figure 5.
  *
  * Completions: an RDMA Write or Send completes once handed to TCP (RFC 5040 §5.5 rule 14), so only a Write
- * still being sent (BIG_WRITE) can take the remote error; a small Send refused by the peer has completed
+ * still being sent can take the remote error: BIG_WRITE, which a provably holds back (a receives only in the
+ * test's calls and stops after its Terminate; fixed socket buffers: pair_up_held, hold_and_expect); a small Send refused by the peer has completed
  * successfully and the work requests after it are flushed. Reads and atomics wait for their response and
  * always take the error the Terminate names.
  *
@@ -41,6 +42,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -57,9 +59,11 @@
 #define GUARD 64u
 #define GUARD_BYTE 0xA5u
 #define FILL_BYTE 0x5Au
-/* Larger than what the loopback socket buffers hold (tcp_wmem max 4 MiB, and the receiver drops what it
- * reads after its Terminate): the Write is still being sent when the Terminate comes back. */
+/* The Write that a refuses: far larger than what a holds back (check_held), so it is still being sent when
+ * the Terminate comes back. */
 #define BIG_WRITE (32u << 20)
+/* iwk_conn_param.socket_buffer of the pairs that hold a Write back: fixed buffers, no autotuning */
+#define HELD_SOCKBUF (256u << 10)
 
 enum {
     ID_GO = 1,          /* a's Send that releases b's work requests; b's receive for it */
@@ -118,16 +122,22 @@ struct ep {
     struct iwk_mr *big_mr;
 };
 
-static void ep_open(struct ep *e)
+static void ep_open_flags(struct ep *e, uint32_t flags)
 {
     memset(e, 0, sizeof *e);
-    assert_int_equal(iwk_context_open(NULL, &e->ctx), 0);
+    struct iwk_context_attr ca = { .flags = flags };
+    assert_int_equal(iwk_context_open(&ca, &e->ctx), 0);
     assert_int_equal(iwk_pd_alloc(e->ctx, &e->pd), 0);
     assert_int_equal(iwk_pd_alloc(e->ctx, &e->pd2), 0);
     assert_int_equal(iwk_cq_create(e->ctx, 64, &e->scq), 0);
     assert_int_equal(iwk_cq_create(e->ctx, 64, &e->rcq), 0);
     struct iwk_qp_attr qa = { .send_cq = e->scq, .recv_cq = e->rcq, .max_send_wr = 16, .max_recv_wr = 16 };
     assert_int_equal(iwk_qp_create(e->pd, &qa, &e->qp), 0);
+}
+
+static void ep_open(struct ep *e)
+{
+    ep_open_flags(e, 0);
 }
 
 static struct region *ep_region(struct ep *e, struct iwk_pd *pd, size_t len, uint32_t access)
@@ -266,6 +276,7 @@ struct pair {
     const char *reject_pd;             /* non-NULL: the thread rejects with this private data */
     uint8_t req_pd[64];                /* the Request's private data as b saw it */
     uint16_t req_pd_len;
+    int held;                          /* pair_up_held: a receives only in the test's calls */
 };
 
 static void *accept_main(void *arg)
@@ -294,10 +305,10 @@ static void default_param(struct iwk_conn_param *cp)
     cp->timeout_ms = WAIT_MS;
 }
 
-static void pair_init(struct pair *p)
+static void pair_init_flags(struct pair *p, uint32_t a_flags)
 {
     memset(p, 0, sizeof *p);
-    ep_open(&p->a);
+    ep_open_flags(&p->a, a_flags);
     ep_open(&p->b);
     default_param(&p->pa);
     default_param(&p->pb);
@@ -306,6 +317,11 @@ static void pair_init(struct pair *p)
     p->b_go = ep_region(&p->b, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
     p->a_rr = ep_region(&p->a, NULL, 64, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_READ);
     p->b_sink = ep_region(&p->b, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
+}
+
+static void pair_init(struct pair *p)
+{
+    pair_init_flags(p, 0);
 }
 
 static void pair_start_accept(struct pair *p)
@@ -358,6 +374,65 @@ static void pair_up(struct pair *p)
     pair_connect(p);
 }
 
+/* Like pair_up, for the cases where b's large Write must still be being sent when a's Terminate comes
+ * back (RFC 5040 §5.5 lets a Write complete once it is handed to TCP). a receives only in the test's
+ * calls (IWK_CTX_APP_PROGRESS), and both sockets have fixed buffers: see hold_and_expect. */
+static void pair_up_held(struct pair *p)
+{
+    pair_init_flags(p, IWK_CTX_APP_PROGRESS);
+    p->held = 1;
+    p->pa.socket_buffer = p->pb.socket_buffer = HELD_SOCKBUF;
+    post_recv(&p->b, ID_GO, p->b_go, 64);
+    post_recv(&p->b, ID_B_SPARE, p->b_go, 64);
+    pair_connect(p);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* e receives (IWK_CTX_APP_PROGRESS: only here) until it has sent its Terminate (`closed` 0) or
+ * until its stream ended (`closed` 1). */
+static void drive_until(struct ep *e, int closed, const char *what)
+{
+    double end = now_s() + WAIT_MS / 1000.0;
+    for (;;) {
+        struct iwk_qp_info qi;
+        assert_int_equal(iwk_qp_info(e->qp, &qi), 0);
+        int open = qi.state == IWK_QPS_RTS || qi.state == IWK_QPS_CLOSING || qi.state == IWK_QPS_TERMINATE;
+        if (closed ? !open : qi.term_sent)
+            return;
+        if (now_s() > end)
+            fail_msg("%s: not within %d ms (state %d, %s)", what, WAIT_MS, (int)qi.state, qi.reason);
+        (void)iwk_cq_progress(e->rcq, 100);
+    }
+}
+
+/* a found the error in b's Write and sent its Terminate; from now on it reads nothing until b's completions
+ * are checked. b can have handed to TCP at most what a took in (rx_bytes, plus up to 4 KiB of read-ahead
+ * not counted yet, docs/runtime.md), plus a's receive buffer, plus b's send buffer (fixed sizes, as the
+ * kernel reports them). That is less than the Write, so the Write is still being sent and takes the error
+ * the Terminate names (`bs`, n completions on b's send CQ). Then a reads to the end of the stream (b's
+ * FIN). */
+static void hold_and_expect(struct pair *p, const struct expect *bs, int n)
+{
+    drive_until(&p->a, 0, "a's Terminate");
+    struct iwk_qp_info qa, qb;
+    assert_int_equal(iwk_qp_info(p->a.qp, &qa), 0);
+    assert_int_equal(iwk_qp_info(p->b.qp, &qb), 0);
+    uint64_t bound = qa.rx_bytes + 4096u + qa.socket_rcvbuf + qb.socket_sndbuf;
+    print_message("    a holds back: took in %llu octets, receive buffer %u, b's send buffer %u\n",
+                  (unsigned long long)qa.rx_bytes, qa.socket_rcvbuf, qb.socket_sndbuf);
+    if (qa.socket_rcvbuf == 0 || qb.socket_sndbuf == 0 || bound >= BIG_WRITE)
+        fail_msg("b's Write could be in TCP whole (bound %llu octets): the case would not be deterministic",
+                 (unsigned long long)bound);
+    expect_cq(p->b.scq, bs, n, "b send CQ");
+    drive_until(&p->a, 1, "the end of a's stream");
+}
+
 /* a's first FPDU: b may send from now on (RFC 5044 §7.1.2 rule 4), everything b posted goes out. */
 static void release_b(struct pair *p)
 {
@@ -388,9 +463,12 @@ static void run_offence(struct pair *p, const struct offence *o)
     assert_int_equal(post_wr(&p->b, ID_OFFENDER, o->op, o->addr, o->len, o->lkey, o->raddr, o->rkey), 0);
     post_follower(p);
     release_b(p);
-    expect_terminate(&p->a, &p->b, o->layer, o->etype, o->ecode);
     const struct expect bs[] = { { ID_OFFENDER, o->status }, { ID_FOLLOWER, IWK_WC_WR_FLUSH_ERR } };
-    expect_cq(p->b.scq, bs, 2, "b send CQ");
+    if (p->held)
+        hold_and_expect(p, bs, 2);
+    expect_terminate(&p->a, &p->b, o->layer, o->etype, o->ecode);
+    if (!p->held)
+        expect_cq(p->b.scq, bs, 2, "b send CQ");
     const struct expect br[] = { { ID_GO, IWK_WC_SUCCESS }, { ID_B_SPARE, IWK_WC_WR_FLUSH_ERR } };
     expect_cq(p->b.rcq, br, 2, "b receive CQ");
     const struct expect as[] = { { ID_GO, IWK_WC_SUCCESS } };
@@ -406,7 +484,8 @@ static void run_offence(struct pair *p, const struct offence *o)
  * a Write. */
 
 /* An RDMA Write of BIG_WRITE octets from b to a's (raddr, rkey): a refuses its first segment. The Write is
- * still being sent when the Terminate arrives, so it is the work request that completes in error. */
+ * still being sent when the Terminate arrives (pair_up_held), so it is the work request that completes in
+ * error. */
 static void write_case(struct pair *p, uint64_t raddr, uint32_t rkey, unsigned ecode)
 {
     uint64_t src = ep_big(&p->b);
@@ -422,7 +501,7 @@ static void t_write_unknown_stag(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, (uintptr_t)t->buf, (0x00ABCDu << 8) | 0x42u, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
@@ -434,7 +513,7 @@ static void t_write_stale_key(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, (uintptr_t)t->buf, t->mr->rkey ^ 0x5Au, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
@@ -446,7 +525,7 @@ static void t_write_out_of_bounds(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, (uintptr_t)t->buf + t->len - 8u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
     region_check(t, 1, "a's region");
@@ -458,7 +537,7 @@ static void t_write_below_base(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, (uintptr_t)t->buf - 16u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_BASE_BOUNDS);
     region_check(t, 1, "a's region");
@@ -470,7 +549,7 @@ static void t_write_no_remote_write(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_READ);
     write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     region_check(t, 1, "a's region");
@@ -482,7 +561,7 @@ static void t_write_other_pd(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, p.a.pd2, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_STAG_NOT_ASSOC);
     region_check(t, 1, "a's region (other PD)");
@@ -494,7 +573,7 @@ static void t_write_to_wraps(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     write_case(&p, UINT64_MAX - 15u, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_TO_WRAP);
     region_check(t, 1, "a's region");
@@ -507,7 +586,7 @@ static void t_write_after_send_inv(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     struct region *ar = ep_region(&p.a, NULL, 64, IWK_ACCESS_LOCAL_WRITE);
     struct region *bs = ep_region(&p.b, NULL, 64, 0);
@@ -527,10 +606,10 @@ static void t_write_after_send_inv(void **state)
     assert_int_equal(wc.byte_len, 8);
     assert_true(wc.flags & IWK_WC_WITH_INV);
     assert_int_equal(wc.invalidated_rkey, t->mr->rkey);
-    expect_terminate(&p.a, &p.b, 1, 1, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     const struct expect bsx[] = { { ID_PRE, IWK_WC_SUCCESS }, { ID_OFFENDER, IWK_WC_REM_ACCESS_ERR },
                                   { ID_FOLLOWER, IWK_WC_WR_FLUSH_ERR } };
-    expect_cq(p.b.scq, bsx, 3, "b send CQ");
+    hold_and_expect(&p, bsx, 3);
+    expect_terminate(&p.a, &p.b, 1, 1, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
     const struct expect brx[] = { { ID_GO, IWK_WC_SUCCESS }, { ID_B_SPARE, IWK_WC_WR_FLUSH_ERR } };
     expect_cq(p.b.rcq, brx, 2, "b receive CQ");
     expect_cq(p.a.rcq, NULL, 0, "a receive CQ");
@@ -546,7 +625,7 @@ static void t_write_locally_invalidated(void **state)
 {
     (void)state;
     struct pair p;
-    pair_up(&p);
+    pair_up_held(&p);
     struct region *t = ep_region(&p.a, NULL, 4096, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE);
     assert_int_equal(iwk_mr_invalidate(t->mr), 0);
     write_case(&p, (uintptr_t)t->buf, t->mr->rkey, IWK_RDMAP_TERM_DDP_T_INVALID_STAG);
@@ -1305,13 +1384,6 @@ static void t_connect_refused(void **state)
     ep_close(&a);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A TCP listener that accepts (in the kernel) but never answers the MPA Request: with timeout_ms 500,
  * iwk_connect returns -ETIMEDOUT after about 0.5 s (RFC 5044 §7.1.2 rule 10). */
 static void t_connect_timeout(void **state)
@@ -1378,8 +1450,9 @@ static void t_garbage_request_then_real(void **state)
         }                                                                                \
     } while (0)
 
-/* The peer in a child process: connects, then disconnects gracefully (graceful != 0) or exits without
- * closing anything (the kernel closes the socket). Never returns. */
+/* The peer in a child process (this program run again with --child-peer PORT GRACEFUL: a new process,
+ * not a fork of this threaded one): connects, then disconnects gracefully (graceful != 0) or exits
+ * without closing anything (the kernel closes the socket). Never returns. */
 static void child_peer(uint16_t port, int graceful)
 {
     struct iwk_context *ctx = NULL;
@@ -1412,6 +1485,20 @@ static void child_peer(uint16_t port, int graceful)
     _exit(0);
 }
 
+extern char **environ;
+
+static pid_t spawn_peer(uint16_t port, int graceful)
+{
+    char sport[8], sgraceful[2] = { graceful ? '1' : '0', '\0' };
+    char self[] = "test_runtime_errors", opt[] = "--child-peer";
+    snprintf(sport, sizeof sport, "%u", (unsigned)port);
+    char *argv[] = { self, opt, sport, sgraceful, NULL };
+    fflush(NULL);
+    pid_t pid = -1;
+    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
 /* b posts 8 receives and accepts a peer running in a child process; the peer goes away. Every receive
  * completes with WR_FLUSH_ERR exactly once, in posting order (RFC 5040 §6.2: what is outstanding is
  * flushed); b is in ERROR and refuses new work with -ENOTCONN; destroying it adds no completion. */
@@ -1422,11 +1509,7 @@ static void flush_on_peer_close(int graceful)
     struct iwk_listener *l = NULL;
     assert_int_equal(iwk_listen(b.ctx, "127.0.0.1", 0, 8, &l), 0);
     uint16_t port = iwk_listener_port(l);
-    fflush(NULL);
-    pid_t pid = fork(); /* no progress thread runs yet in this process */
-    assert_true(pid >= 0);
-    if (pid == 0)
-        child_peer(port, graceful);
+    pid_t pid = spawn_peer(port, graceful);
     struct region *rb = ep_region(&b, NULL, 8 * 64, IWK_ACCESS_LOCAL_WRITE);
     for (int i = 0; i < 8; i++) {
         struct iwk_sge sg = { .addr = (uintptr_t)rb->buf + 64u * (unsigned)i, .length = 64, .lkey = rb->mr->lkey };
@@ -1533,8 +1616,10 @@ static void t_disconnect_both_sides(void **state)
     pair_close(&p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--child-peer") == 0)
+        child_peer((uint16_t)strtoul(argv[2], NULL, 10), strcmp(argv[3], "1") == 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_frame_builders),
         cmocka_unit_test(t_write_unknown_stag),

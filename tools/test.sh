@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build, and run every suite (unit, gen, iwdump,
-# proofs); then build again with AddressSanitizer + UBSan and run every suite but the proofs there.
-# Ends with "N passed, N failed".
+# proofs); then build again with AddressSanitizer + UBSan and run every suite but the proofs there;
+# then with ThreadSanitizer (BUILD_DIR-tsan) and run suites unit and runtime there (any race reported
+# fails its test: exit 66). Ends with "N passed, N failed".
 #   tools/test.sh [BUILD_DIR] [meson test options...]     (default: build)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,14 @@ fi
 meson compile -C "$asan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C "$asan" --print-errorlogs --no-suite proofs "$@" || rc=1
-python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" <<'PY'
+tsan="$build-tsan"
+if [ ! -f "$tsan/build.ninja" ]; then
+    meson setup "$tsan" "$top" -Db_sanitize=thread -Dproofs=disabled
+fi
+meson compile -C "$tsan"
+TSAN_OPTIONS=second_deadlock_stack=1 \
+    meson test -C "$tsan" --print-errorlogs --suite unit --suite runtime "$@" || rc=1
+python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "$tsan/meson-logs/testlog.json" <<'PY'
 import json, os, sys
 ok = bad = skip = 0
 for path in sys.argv[1:]:

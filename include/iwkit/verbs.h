@@ -270,7 +270,8 @@ struct iwk_qp_info {
     uint8_t term_sent, term_received;
     uint8_t term_layer, term_etype, term_ecode;
     char reason[128];
-    /* counters */
+    /* counters; rx_bytes also counts what is read and dropped after a Terminate (octets still in
+     * the 4 KiB read-ahead are not counted yet) */
     uint64_t tx_fpdus, rx_fpdus, tx_bytes, rx_bytes;
     /* the socket's SO_SNDBUF / SO_RCVBUF as the kernel reports them now (Linux reports twice what
      * iwk_conn_param.socket_buffer set; autotuned ones grow with traffic); 0 without a socket */

@@ -354,9 +354,13 @@ struct ep {
     uint32_t nqp;
     uint32_t *qmap;               /* open addressing: hash of a QP's address -> index + 1 (0: empty) */
     uint32_t qmap_mask;
-    uint8_t *sbuf, *rbuf, *buf;   /* send source, receive target, remote access (Write target, Read source/sink) */
-    uint64_t *atom;               /* server: the atomic counter; client: FetchAdd results */
+    /* send source, receive target, remote access (Write target, Read source/sink). rbuf, buf and
+     * atom have one lane per QP (QP i: octet i * len on): the receiving threads of different QPs
+     * never place into the same memory at once (that would be a data race, docs/runtime.md) */
+    uint8_t *sbuf, *rbuf, *buf;
+    uint64_t *atom;               /* server: the atomic counter (lane 0); client: FetchAdd results */
     uint64_t len;
+    uint32_t lanes;
     struct iwk_mr *smr, *rmr, *bmr, *amr;
     uint32_t rq;                  /* receives kept posted per QP */
     struct waitcfg wc;
@@ -398,26 +402,29 @@ static uint32_t cq_depth(uint32_t nqps, uint32_t depth)
     return n < CQ_DEPTH ? CQ_DEPTH : n > CQ_DEPTH_MAX ? CQ_DEPTH_MAX : (uint32_t)n;
 }
 
-static int ep_setup(struct ep *e, uint64_t len, uint32_t rq, uint32_t ncq, const struct waitcfg *wc, const char *pcap)
+static int ep_setup(struct ep *e, uint64_t len, uint32_t lanes, uint32_t rq, uint32_t ncq, const struct waitcfg *wc,
+                    const char *pcap)
 {
     struct iwk_context_attr ca = { .pcap_path = pcap, .flags = wc->app_progress ? IWK_CTX_APP_PROGRESS : 0u };
     const uint32_t rw = IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_WRITE | IWK_ACCESS_REMOTE_READ;
     e->len = len < 8u ? 8u : len;
+    e->lanes = lanes;
+    const uint64_t all = e->len * lanes;
     e->rq = rq;
     e->wc = *wc;
     if (iwk_context_open(&ca, &e->ctx) != 0 || iwk_pd_alloc(e->ctx, &e->pd) != 0 ||
         iwk_cq_create(e->ctx, ncq, &e->cq) != 0)
         return fail(e, "cannot create the context");
     e->sbuf = alloc_buf(e->len);
-    e->rbuf = alloc_buf(e->len);
-    e->buf = alloc_buf(e->len);
-    e->atom = alloc_buf(8);
+    e->rbuf = alloc_buf(all);
+    e->buf = alloc_buf(all);
+    e->atom = alloc_buf(8u * (uint64_t)lanes);
     if (e->sbuf == NULL || e->rbuf == NULL || e->buf == NULL || e->atom == NULL)
         return fail(e, "out of memory");
     if (iwk_mr_reg(e->pd, e->sbuf, e->len, 0, &e->smr) != 0 ||
-        iwk_mr_reg(e->pd, e->rbuf, e->len, IWK_ACCESS_LOCAL_WRITE, &e->rmr) != 0 ||
-        iwk_mr_reg(e->pd, e->buf, e->len, rw, &e->bmr) != 0 ||
-        iwk_mr_reg(e->pd, e->atom, 8, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_ATOMIC, &e->amr) != 0)
+        iwk_mr_reg(e->pd, e->rbuf, all, IWK_ACCESS_LOCAL_WRITE, &e->rmr) != 0 ||
+        iwk_mr_reg(e->pd, e->buf, all, rw, &e->bmr) != 0 ||
+        iwk_mr_reg(e->pd, e->atom, 8u * (size_t)lanes, IWK_ACCESS_LOCAL_WRITE | IWK_ACCESS_REMOTE_ATOMIC, &e->amr) != 0)
         return fail(e, "cannot register memory");
     return 0;
 }
@@ -484,7 +491,7 @@ static uint32_t qp_index(const struct ep *e, const struct iwk_qp *qp)
 
 static int post_recv(struct ep *e, uint32_t qi)
 {
-    struct iwk_sge sg = { .addr = (uintptr_t)e->rbuf, .length = (uint32_t)e->len, .lkey = e->rmr->lkey };
+    struct iwk_sge sg = { .addr = (uintptr_t)e->rbuf + qi * e->len, .length = (uint32_t)e->len, .lkey = e->rmr->lkey };
     struct iwk_recv_wr wr = { .wr_id = qi, .sg_list = &sg, .num_sge = 1 };
     return iwk_post_recv(e->q[qi].qp, &wr) == 0 ? 0 : fail(e, "cannot post a receive");
 }
@@ -519,10 +526,11 @@ static int send_ctl(struct ep *e, uint32_t qi, enum cmd c, uint64_t arg, int sig
 static int post_op(struct ep *e, enum op op, uint32_t qi, uint32_t size, uint64_t seq, int signaled)
 {
     int sink = op == OP_READ;
-    struct iwk_sge sg = { .addr = (uintptr_t)(sink ? e->buf : e->sbuf), .length = size,
+    const uint64_t lane = qi * e->len; /* the peer's buffers have as many lanes (one per QP) */
+    struct iwk_sge sg = { .addr = sink ? (uintptr_t)e->buf + lane : (uintptr_t)e->sbuf, .length = size,
                           .lkey = sink ? e->bmr->lkey : e->smr->lkey };
     struct iwk_send_wr wr = { .wr_id = seq, .flags = signaled ? IWK_SEND_SIGNALED : 0u, .sg_list = &sg,
-                              .num_sge = 1, .remote_addr = e->peer.buf_addr, .rkey = e->peer.buf_rkey };
+                              .num_sge = 1, .remote_addr = e->peer.buf_addr + lane, .rkey = e->peer.buf_rkey };
     switch (op) {
     case OP_WRITE: wr.opcode = IWK_WR_RDMA_WRITE; break;
     case OP_READ: wr.opcode = IWK_WR_RDMA_READ; break;
@@ -534,7 +542,7 @@ static int post_op(struct ep *e, enum op op, uint32_t qi, uint32_t size, uint64_
         break;
     default: /* atomic: FetchAdd 1 on the server's counter, the old value into our word */
         wr.opcode = IWK_WR_FETCH_ADD;
-        sg.addr = (uintptr_t)e->atom;
+        sg.addr = (uintptr_t)(e->atom + qi);
         sg.length = 8;
         sg.lkey = e->amr->lkey;
         wr.remote_addr = e->peer.atom_addr;
@@ -646,19 +654,19 @@ static int take_recv(struct ep *e, const struct iwk_wc *wc, uint32_t qi, enum cm
     return ctl;
 }
 
-/* Waits until byte *p is a or b: a bounded spin, then sched_yield() between looks (the
- * progress thread that places the data needs a core too). With --progress app this thread
- * receives itself: iwk_cq_progress without waiting while it spins, then waiting in it (block)
- * or yielding between tries (poll). Returns the value, -1 on timeout. */
-static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, uint8_t b)
+/* Waits until byte *p, the last octet of an RDMA Write, is a or b: a bounded spin, then
+ * sched_yield() between looks (the progress thread that places the data needs a core too). The
+ * runtime stores that octet last with a release store (docs/runtime.md), so an acquire load sees
+ * the whole Write. With --progress app this thread receives itself: iwk_cq_progress without
+ * waiting while it spins, then waiting in it (block) or yielding between tries (poll). Returns
+ * the value, -1 on timeout. */
+static int wait_byte(const struct ep *e, const uint8_t *p, uint8_t a, uint8_t b)
 {
     uint64_t t0 = 0;
     for (uint32_t k = 0;; k++) {
-        uint8_t x = *p;
-        if (x == a || x == b) {
-            atomic_thread_fence(memory_order_acquire);
+        uint8_t x = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        if (x == a || x == b)
             return x;
-        }
         int app = e->wc.app_progress;
         if (k < e->wc.spin) {
             if (app)
@@ -689,7 +697,7 @@ static int wait_byte(const struct ep *e, const volatile uint8_t *p, uint8_t a, u
 static int srv_write_lat(struct ep *s)
 {
     uint32_t n = s->cur_size;
-    volatile uint8_t *last = s->buf + n - 1u;
+    const uint8_t *last = s->buf + n - 1u;
     for (uint64_t i = 0;; i++) {
         uint8_t v = (uint8_t)(i % 254u + 1u);
         int got = wait_byte(s, last, v, STOP_BYTE);
@@ -813,7 +821,8 @@ static int serve(struct ep *s, struct iwk_listener *l, const struct waitcfg *wc)
     }
     struct memsnap m0, m1, m2;
     mem_snap(&m0);
-    if (ep_setup(s, max_size(s->par.sizes, s->par.nsizes), SRV_RQ, cq_depth(s->par.nqps, s->par.depth), wc, NULL) != 0)
+    if (ep_setup(s, max_size(s->par.sizes, s->par.nsizes), s->par.nqps, SRV_RQ, cq_depth(s->par.nqps, s->par.depth), wc,
+                 NULL) != 0)
         return -1;
     mem_snap(&m1);
     g_srv_setup = mem_sub(m1, m0);
@@ -974,7 +983,7 @@ static int bw_run(struct ep *c, const struct opts *o, uint32_t idx, uint32_t nq,
  * each ping changes, the receiver sees it by polling its memory. */
 static int lat_write(struct ep *c, const struct opts *o, uint32_t size, struct samples *s)
 {
-    volatile uint8_t *last = c->buf + size - 1u;
+    const uint8_t *last = c->buf + size - 1u;
     uint64_t t_start = now_ns();
     for (uint64_t i = 0; more_iters(o, i, t_start); i++) {
         uint8_t v = (uint8_t)(i % 254u + 1u);
@@ -1916,7 +1925,7 @@ static int run_client(const struct opts *o, const char *host, uint16_t port, str
 {
     struct ep c = { .name = "client" };
     struct memsnap m0, m1;
-    int rc = ep_setup(&c, max_size(o->sizes, o->nsizes), CLI_RQ, cq_depth(o->qps, o->depth), &o->wc, o->pcap);
+    int rc = ep_setup(&c, max_size(o->sizes, o->nsizes), o->qps, CLI_RQ, cq_depth(o->qps, o->depth), &o->wc, o->pcap);
     mem_snap(&m0);
     uint64_t t0 = now_ns();
     if (rc == 0)
