@@ -153,6 +153,8 @@ static void post_recvs(struct iwk_qp *qp)
     }
 }
 
+static int verbose; /* IWK_FUZZ_RX_VERBOSE set: each run's outcome on stderr */
+
 /* Every receive completes once; nothing else completes on b. */
 static void check_completions(void)
 {
@@ -164,6 +166,9 @@ static void check_completions(void)
             FUZZ_CHECK(wc[i].wr_id >= RECV_ID && wc[i].wr_id < RECV_ID + NRECV, "unknown receive completion %llu",
                        (unsigned long long)wc[i].wr_id);
             seen[wc[i].wr_id - RECV_ID]++;
+            if (verbose)
+                fprintf(stderr, "  receive %llu: status %d, %u octets\n", (unsigned long long)wc[i].wr_id,
+                        (int)wc[i].status, wc[i].byte_len);
             if (wc[i].status == IWK_WC_SUCCESS)
                 FUZZ_CHECK(wc[i].byte_len <= POSTED, "receive of %u octets into %u", wc[i].byte_len, POSTED);
         }
@@ -241,6 +246,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     iwk_qp_info(b, &bi);
     FUZZ_CHECK(wc == 0, "b still in state %d %d ms after a's FIN (%s)", (int)bi.state, WAIT_MS, bi.reason);
     FUZZ_CHECK(bi.state == IWK_QPS_IDLE || bi.state == IWK_QPS_ERROR, "b ends in state %d", (int)bi.state);
+    if (verbose)
+        fprintf(stderr, "b: state %d, Terminate sent %u received %u (%u/%u/0x%02x), %s; W[100] = 0x%02x\n",
+                (int)bi.state, bi.term_sent, bi.term_received, bi.term_layer, bi.term_etype, bi.term_ecode,
+                bi.reason, pg(1)[100]);
     FUZZ_CHECK(iwk_qp_destroy(a) == 0 && iwk_qp_destroy(b) == 0, "qp_destroy");
     check_completions();
     check_memory();
@@ -341,6 +350,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    verbose = getenv("IWK_FUZZ_RX_VERBOSE") != NULL;
     const char *dir = getenv("IWK_FUZZ_RX_SEEDS");
     if (dir != NULL) {
         write_seeds(dir);
