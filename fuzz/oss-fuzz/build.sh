@@ -7,9 +7,11 @@
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${WORK:-/tmp}/iwkit-fuzz-build
 rm -rf "$work"
-# static everything (the runner has no libpcap); ISA-L off (hand-written assembly is not instrumented)
+# static everything (the runner has no libpcap: the Dockerfile builds a static one without D-Bus; a local
+# try with Debian's libpcap, whose static archive needs libsystemd's, sets IWK_PREFER_STATIC=false);
+# ISA-L off (its hand-written assembly is not instrumented)
 meson setup "$work" "$src" -Dproofs=disabled -Dwerror=false -Disal=disabled -Ddefault_library=static \
-    -Dprefer_static=true -Db_lundef=false -Dc_args="$CFLAGS" -Dc_link_args="$CFLAGS" \
+    -Dprefer_static=${IWK_PREFER_STATIC:-true} -Db_lundef=false -Dc_args="$CFLAGS" -Dc_link_args="$CFLAGS" \
     -Dfuzz_engine="$LIB_FUZZING_ENGINE"
 meson compile -C "$work" fuzz/fuzz_parse fuzz/fuzz_mpa_stream fuzz/fuzz_rx fuzz/fuzz_fsm fuzz/fuzz_iwdump:executable
 mkdir -p "$OUT"
