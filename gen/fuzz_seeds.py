@@ -9,8 +9,8 @@ Writes DIR/<harness>/ for the harnesses whose input format is a plain function o
               header's index in iwk_headers[] (the spec's order, as the generated catalog has it),
               then the vector's octets; plus every header's minimum size of zero octets
   fsm         one short seed per `compose` item (octet 0 picks it)
-  mpa_stream  each capture's first TCP connection as its two byte streams (in sequence order, each
-              direction's payload once), cut to 64 KiB per direction
+  mpa_stream  each capture's first TCP connection that carries an MPA key, as its two byte streams
+              from that segment on (in sequence order, each octet once), cut to 64 KiB per direction
   iwdump      each capture file cut after its first 64 KiB of packets
 (fuzz_rx's seeds need the runtime's STags and addresses: that harness writes them itself.)
 Standard library only.
@@ -105,8 +105,9 @@ def tcp_of(linktype, pkt):
     return (src, sport), (dst, dport), seq, flags, pkt[off + doff:min(end, len(pkt))]
 
 
-def streams(linktype, pkts):
-    """The first connection's two directions: payload by sequence number, each octet once."""
+def streams(linktype, pkts, keys):
+    """The two directions of the first connection that carries an MPA key (the spec's string
+    constants): payload by sequence number, each octet once."""
     first, segs = None, {}
     for _, pkt in pkts:
         t = tcp_of(linktype, pkt)
@@ -114,8 +115,11 @@ def streams(linktype, pkts):
             continue
         src, dst, seq, flags, payload = t
         key = (src, dst)
-        if first is None:
+        if first is None and any(k in payload for k in keys):
             first = key
+            segs = {}
+        if first is None:
+            continue
         if key not in (first, (first[1], first[0])):
             continue
         d = 0 if key == first else 1
@@ -139,7 +143,7 @@ def streams(linktype, pkts):
     return out
 
 
-def capture_seeds(captures, out):
+def capture_seeds(captures, out, keys):
     for root, _, files in sorted(os.walk(captures)):
         for fn in sorted(files):
             if not fn.endswith(".pcap"):
@@ -158,7 +162,7 @@ def capture_seeds(captures, out):
                 cut.append(rec + pkt)
                 size += 16 + len(pkt)
             write(os.path.join(out, "iwdump", name), b"".join(cut))
-            s0, s1 = streams(linktype, pkts)
+            s0, s1 = streams(linktype, pkts, keys)
             if s0 or s1:
                 write(os.path.join(out, "mpa_stream", name),
                       b"\x12\x34\x56\x78" + struct.pack(">H", min(len(s0), 0xFFFF)) + s0[:0xFFFF] + s1)
@@ -175,7 +179,9 @@ def main(argv=None):
     parse_seeds(spec, args.golden_dir, args.out)
     fsm_seeds(spec, args.out)
     if args.captures and os.path.isdir(args.captures):
-        capture_seeds(args.captures, args.out)
+        keys = [bytes(c.value, "latin-1") if isinstance(c.value, str) else bytes(c.value)
+                for layer in spec.layers for c in layer.consts if isinstance(c.value, (str, bytes))]
+        capture_seeds(args.captures, args.out, keys)
     return 0
 
 
