@@ -8,6 +8,7 @@
  * Input: octets 0-3 seed the splits, octets 4-5 (big-endian) the length of TCP direction 0's
  * stream; the rest is direction 0's stream then direction 1's. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
@@ -33,8 +34,12 @@ static void mix64(struct trace *t, uint64_t v)
     mix(t, &v, sizeof v);
 }
 
+static int verbose; /* IWK_FUZZ_VERBOSE set: every event on stderr */
+
 static void mix_notes(struct trace *t, const iwd_notes_t *notes)
 {
+    if (verbose)
+        for (unsigned i = 0; i < notes->n; i++) fprintf(stderr, "    note %s: %s\n", notes->v[i].code, notes->v[i].text);
     mix64(t, notes->n);
     mix64(t, notes->dropped);
     for (unsigned i = 0; i < notes->n; i++) {
@@ -48,6 +53,9 @@ static void on_frame(void *user, mpa_dir_t dir, const mpa_frame_t *f, const iwd_
 {
     struct trace *t = user;
     t->events++;
+    if (verbose)
+        fprintf(stderr, "  frame dir %d reply %d at %llu len %zu\n", (int)dir, f->is_reply,
+                (unsigned long long)f->stream_offset, f->frame_len);
     uint64_t v[] = { 1u, dir, f->is_reply, f->stream_offset, f->frame_len, f->m, f->c, f->r, f->res, f->rev,
                      f->s, f->pd_length, f->pd_len, f->has_v2 };
     mix(t, v, sizeof v);
@@ -59,6 +67,10 @@ static void on_fpdu(void *user, mpa_dir_t dir, const mpa_fpdu_t *f, const iwd_no
 {
     struct trace *t = user;
     t->events++;
+    if (verbose)
+        fprintf(stderr, "  fpdu dir %d at %llu wire %zu ulpdu %u markers %u crc %d skipped %llu\n", (int)dir,
+                (unsigned long long)f->stream_offset, f->wire_len, f->ulpdu_len, f->markers, (int)f->crc,
+                (unsigned long long)f->resync_skipped);
     uint64_t v[] = { 2u, dir, f->stream_offset, f->wire_len, f->ulpdu_len, f->markers, f->pad_len, f->crc,
                      f->crc_wire, f->crc_calc, f->resync_skipped };
     mix(t, v, sizeof v);
@@ -70,6 +82,9 @@ static void on_gap(void *user, mpa_dir_t dir, uint64_t off, uint64_t len, uint64
 {
     struct trace *t = user;
     t->events++;
+    if (verbose)
+        fprintf(stderr, "  gap dir %d at %llu len %llu lost %llu\n", (int)dir, (unsigned long long)off,
+                (unsigned long long)len, (unsigned long long)lost);
     uint64_t v[] = { 3u, dir, off, len, lost };
     mix(t, v, sizeof v);
     mix_notes(t, notes);
@@ -79,6 +94,7 @@ static void on_problem(void *user, mpa_dir_t dir, uint64_t off, const iwd_notes_
 {
     struct trace *t = user;
     t->events++;
+    if (verbose) fprintf(stderr, "  problem dir %d at %llu\n", (int)dir, (unsigned long long)off);
     uint64_t v[] = { 4u, dir, off };
     mix(t, v, sizeof v);
     mix_notes(t, notes);
@@ -143,8 +159,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n0 > rest) n0 = rest;
     const uint8_t *s1 = s0 + n0;
     size_t n1 = rest - n0;
+    verbose = getenv("IWK_FUZZ_VERBOSE") != NULL;
+    if (verbose) fprintf(stderr, "whole:\n");
     struct trace whole = run(s0, n0, s1, n1, NULL);
     for (int i = 0; i < 2; i++) {
+        if (verbose) fprintf(stderr, "split %d:\n", i);
         struct trace split = run(s0, n0, s1, n1, &seed);
         FUZZ_CHECK(whole.events == split.events && whole.h == split.h,
                    "result depends on the splits: %llu events whole, %llu split (seed 0x%08x)",

@@ -653,9 +653,9 @@ static step_t drop_extra(mpa_conn_t *c, side_t *s)
         iwd_notes_t notes;
         iwd_notes_clear(&notes);
         if (s->state == SIDE_DONE)
+            /* no count: what has arrived so far depends on the TCP segmentation */
             iwd_note_add(&notes, IWD_ERROR, "data_after_reject",
-                         "%zu+ octets after the connection was rejected (RFC 5044 §7.1.2)",
-                         s->len);
+                         "data after the connection was rejected (RFC 5044 §7.1.2)");
         else
             iwd_note_add(&notes, IWD_ERROR, "not_decoded",
                          "stream not followed after an earlier error");
