@@ -20,6 +20,7 @@ from iwkspec.loader import load  # noqa: E402
 from emitters import emit_c, emit_catalog, emit_docs  # noqa: E402
 from emitters import emit_fsm_c, emit_fsm_docs, emit_promela, emit_dot  # noqa: E402
 from emitters import emit_stream_c  # noqa: E402
+from emitters import emit_fuzz  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -41,6 +42,7 @@ def main(argv=None):
     ap.add_argument("--c-out", help="directory for generated C")
     ap.add_argument("--docs-out", help="directory for generated Markdown")
     ap.add_argument("--promela-out", help="directory for Promela models (one per compose item)")
+    ap.add_argument("--fuzz-out", help="directory for fuzz/'s model header and dictionary (iwk_fuzz_model.h, iwkit.dict)")
     ap.add_argument("--machines-out", help="directory for machine pictures (.dot) and truth tables (.md)")
     ap.add_argument("--render-svg", action="store_true",
                     help="with --machines-out: also render each .dot to .svg with Graphviz's dot, when installed")
@@ -97,6 +99,11 @@ def main(argv=None):
         for layer, src in zip(spec.layers, names):
             for comp in layer.composes:
                 write_if_changed(os.path.join(args.promela_out, f"{comp.name}.pml"), emit_promela.emit_compose(comp, src))
+    if args.fuzz_out:
+        os.makedirs(args.fuzz_out, exist_ok=True)
+        src = ", ".join(names)
+        write_if_changed(os.path.join(args.fuzz_out, "iwk_fuzz_model.h"), emit_fuzz.emit_model_h(spec, src))
+        write_if_changed(os.path.join(args.fuzz_out, "iwkit.dict"), emit_fuzz.emit_dict(spec))
     if args.machines_out:
         os.makedirs(args.machines_out, exist_ok=True)
         for layer, src in zip(spec.layers, names):

@@ -638,9 +638,9 @@ static step_t drop_extra(mpa_conn_t *c, side_t *s)
         iwd_notes_t notes;
         iwd_notes_clear(&notes);
         if (s->state == SIDE_DONE)
+            /* no count: what has arrived so far depends on the TCP segmentation */
             iwd_note_add(&notes, IWD_ERROR, "data_after_reject",
-                         "%zu+ octets after the connection was rejected (RFC 5044 §7.1.2)",
-                         s->len);
+                         "data after the connection was rejected (RFC 5044 §7.1.2)");
         else
             iwd_note_add(&notes, IWD_ERROR, "not_decoded",
                          "stream not followed after an earlier error");
@@ -744,7 +744,9 @@ int mpa_conn_data(mpa_conn_t *c, unsigned tcp_dir, uint64_t off, const uint8_t *
                   size_t len)
 {
     side_t *s = &c->side[tcp_dir & 1u];
-    if (c->kind == MPA_CONN_NOT_MPA || s->state == SIDE_DEAD || len == 0)
+    /* A dead side still takes its data: drop_extra() reports it once and counts it, whether it
+       came with the frame that killed the side or in a later call. */
+    if (c->kind == MPA_CONN_NOT_MPA || len == 0)
         return 0;
     if (s->len + len > MPA_MAX_WAIT_BYTES && s->state == SIDE_FPDU && !params_ready(c)) {
         s->ignored += len;
