@@ -19,8 +19,13 @@
 #include <string.h>
 
 #include "iwkit/crc32c.h"
-#include "hw_crc32c_w512.h"
+/* HW_ONLY_W64 / HW_ONLY_W512: one width only (the Vitis HLS scripts build one block each). */
+#ifndef HW_ONLY_W512
 #include "hw_crc32c_w64.h"
+#endif
+#ifndef HW_ONLY_W64
+#include "hw_crc32c_w512.h"
+#endif
 
 #define MAX_MSG 4096u
 #define MAX_LANES 64u
@@ -58,10 +63,21 @@ struct block {
             crc[i] = out.crc;                                                               \
         }                                                                                   \
     }
+#ifndef HW_ONLY_W512
 DEFINE_RUN(64)
+#endif
+#ifndef HW_ONLY_W64
 DEFINE_RUN(512)
+#endif
 
-static const struct block blocks[] = {{64, run_w64}, {512, run_w512}};
+static const struct block blocks[] = {
+#ifndef HW_ONLY_W512
+    {64, run_w64},
+#endif
+#ifndef HW_ONLY_W64
+    {512, run_w512},
+#endif
+};
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 

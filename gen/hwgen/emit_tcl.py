@@ -20,8 +20,8 @@ def emit(crc, math, spec_name):
         "open_solution -reset sol1 -flow_target vivado",
         "set_part xcvu9p-flga2104-2L-e",
         "create_clock -period 3.2 -name default",
-        f"csim_design -argv \"$iwkit/tests/golden/hwgen/{crc.name}_w{math.bits}.txt\"",
+        f"csim_design -argv \"golden $iwkit/tests/golden/hwgen/{crc.name}_w{math.bits}.txt\"",
         "csynth_design",
-        f"cosim_design -argv \"$iwkit/tests/golden/hwgen/{crc.name}_w{math.bits}.txt\"",
+        f"cosim_design -argv \"golden $iwkit/tests/golden/hwgen/{crc.name}_w{math.bits}.txt\"",
         "export_design -format ip_catalog",
         "exit", ""])
