@@ -406,7 +406,7 @@ class Hwgen(unittest.TestCase):
 
     def run_hwgen(self, out):
         hwgen = os.path.join(os.path.dirname(os.path.abspath(ARGS.gen)), "hwgen.py")
-        r = subprocess.run([sys.executable, hwgen, "--out", out, "--mutate-verilog", "5"] + spec_files(),
+        r = subprocess.run([sys.executable, hwgen, "--out", out, "--widths", "64", "--mutate-verilog", "5"] + spec_files(),
                            capture_output=True, text=True, timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
         return tree(out)
@@ -414,8 +414,8 @@ class Hwgen(unittest.TestCase):
     def test_hwgen_twice_identical_and_named(self):
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
             ta, tb = self.run_hwgen(a), self.run_hwgen(b)
-        self.assertEqual(sorted(ta), sorted(f"hw_crc32c_w{w}{ext}" for w in (64, 512)
-                                            for ext in (".h", ".c", ".v", "_mutant.v", ".tcl")))
+        # one width keeps this quick; the build generates 512 bits with the same code
+        self.assertEqual(sorted(ta), sorted(f"hw_crc32c_w64{ext}" for ext in (".h", ".c", ".v", "_mutant.v", ".tcl")))
         for k in ta:
             self.assertEqual(ta[k], tb[k], f"{k} differs between two runs")
             first = ta[k].decode("utf-8").split("\n", 1)[0]
