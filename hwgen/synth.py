@@ -4,8 +4,8 @@
     synth.py --gen-dir DIR --work DIR [--blocks B,...] [--pnr] [--write-doc FILE | --check-doc FILE]
 
 For each block DIR/B.v:
-  * yosys `synth_xilinx -family xcup -flatten -nowidelut` (UltraScale+ LUT6 mapping): LUTs,
-    flip-flops, the deepest LUT chain between registers/ports, and the depth of the recurrence
+  * yosys `synth_xilinx -family xcup -flatten -nowidelut` (UltraScale+ LUT6 mapping): logic LUTs,
+    shift-register LUTs (SRL16E: yosys packs delay lines into them), flip-flops, the deepest LUT chain between registers/ports, and the depth of the recurrence
     (the CRC register `s` back to itself), all read from yosys' JSON netlist;
   * with --pnr, a timing PROXY: yosys synth_ice40 + nextpnr-ice40 on an iCE40-HX8K (a small, slow
     part; not the target). The block sits in a wrapper whose inputs come from a 61-bit LFSR through
@@ -22,8 +22,10 @@ import subprocess
 import sys
 
 BEGIN, END = "<!-- hwgen-table begin -->", "<!-- hwgen-table end -->"
-SEQ = re.compile(r"^(FD[A-Z]*|SB_DFF[A-Z]*)$")
-LUT = re.compile(r"^(LUT[1-6]|SB_LUT4)$")
+SEQ = re.compile(r"^(FD[A-Z]*|SB_DFF[A-Z]*|SRL16E|SRLC32E)$")   # registers (SRLs: shift registers in a LUT)
+FF = re.compile(r"^(FD[A-Z]*|SB_DFF[A-Z]*)$")
+LUT = re.compile(r"^(LUT[1-6]|SB_LUT4)$")                           # logic levels
+LUT_SITE = re.compile(r"^(LUT[1-6]|SB_LUT4|SRL16E|SRLC32E)$")       # LUTs used, SRLs included
 
 
 def run(cmd, log):
@@ -118,9 +120,10 @@ def xilinx(vfile, top, work):
     mod = netlist(js, top)
     types = [c["type"] for c in mod["cells"].values()]
     luts = sum(1 for t in types if LUT.match(t))
-    ffs = sum(1 for t in types if SEQ.match(t))
+    srls = sum(1 for t in types if LUT_SITE.match(t) and not LUT.match(t))
+    ffs = sum(1 for t in types if FF.match(t))
     depth, _ = depths(mod)
-    return luts, ffs, depth, recurrence_depth(mod)
+    return luts, srls, ffs, depth, recurrence_depth(mod)
 
 
 def wrapper(top, bits, lb):
@@ -163,9 +166,9 @@ def ice40(vfile, top, bits, work):
 
 
 def table(rows, pnr):
-    out = ["| block | bus | LUT6 | FF | LUT levels (deepest path) | recurrence levels (s to s) | "
-           "iCE40-HX8K Fmax (proxy) | iCE40 logic cells | throughput at the proxy Fmax |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| block | bus | logic LUTs | + SRL16E (delay lines) | FF | LUT levels (deepest path) | "
+           "recurrence levels (s to s) | iCE40-HX8K Fmax (proxy) | iCE40 logic cells | throughput at the proxy Fmax |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if pnr:
             fmax = f"{r['fmax']:.1f} MHz"
@@ -173,7 +176,7 @@ def table(rows, pnr):
             cells = r["cells"]
         else:
             fmax = cells = thr = "not run"
-        out.append(f"| `{r['top']}` (start/end lanes) | {r['bits']} bit | {r['luts']:,} | {r['ffs']:,} | "
+        out.append(f"| `{r['top']}` (start/end lanes) | {r['bits']} bit | {r['luts']:,} | {r['srls']:,} | {r['ffs']:,} | "
                    f"{r['depth']} | {r['rec']} | {fmax} | {cells} | {thr} |")
     return "\n".join(out) + "\n"
 
@@ -192,8 +195,8 @@ def main():
     for top in args.blocks.split(","):
         bits = int(re.search(r"_w(\d+)$", top).group(1))
         v = os.path.join(os.path.abspath(args.gen_dir), top + ".v")
-        luts, ffs, depth, rec = xilinx(v, top, args.work)
-        row = {"top": top, "bits": bits, "luts": luts, "ffs": ffs, "depth": depth, "rec": rec}
+        luts, srls, ffs, depth, rec = xilinx(v, top, args.work)
+        row = {"top": top, "bits": bits, "luts": luts, "srls": srls, "ffs": ffs, "depth": depth, "rec": rec}
         if args.pnr:
             row["fmax"], row["cells"] = ice40(v, top, bits, args.work)
         rows.append(row)
