@@ -4,8 +4,11 @@
 set -eu
 # qemu-system-x86 busybox-static cpio kmod: the siw lab VM of the interop suite (its kernel
 # headers and compiler come with ../shared/siw-lab/build-siw.sh, for the kernel Debian ships)
+# python3-pycparser verilator yosys nextpnr-ice40 fpga-icestorm: hwgen/ (subset checker, co-simulation,
+# resource and timing table; docs/hwgen.md)
 pkgs="meson ninja-build gcc pkg-config python3 libisal-dev libpcap-dev libcmocka-dev \
-frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz qemu-system-x86 busybox-static cpio kmod"
+frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz qemu-system-x86 busybox-static cpio kmod \
+python3-pycparser verilator yosys nextpnr-ice40 fpga-icestorm"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,7 +4,7 @@ import re
 
 from . import machines, streams
 from .lexer import SpecError, tokenize
-from .model import (At, Bin, Cond, Const, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
+from .model import (At, Bin, Cond, Const, Crc, Constraint, Enum, Field, Header, Layer, Member, Name, Num,
                     Rest, Spec, Unit, expr_const_value, expr_has, expr_names, status_name)
 
 LOWER_ID = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -82,6 +82,10 @@ class Parser:
                 h = self.parse_header()
                 h.layer = layer
                 layer.headers.append(h)
+            elif self.is_word("crc"):
+                c = self.parse_crc()
+                c.layer = layer
+                layer.crcs.append(c)
             elif self.is_word("machine"):
                 layer.machines.append(machines.parse_machine(self))
             elif self.is_word("compose"):
@@ -119,6 +123,37 @@ class Parser:
         doc = self.optional_doc()
         self.expect_punct(";", " after the constant")
         return Const(name.text, value, ref, doc, tok.loc)
+
+    CRC_PARAMS = ("width", "poly", "reflected", "init", "xorout", "check")
+
+    def parse_crc(self):
+        """crc NAME @"ref" "doc" { width = N; poly = N; reflected = 0|1; init = N; xorout = N; check = N; }"""
+        tok = self.next()
+        name = self.expect_ident("a CRC name")
+        ref = self.optional_ref()
+        doc = self.optional_doc()
+        if ref is None:
+            raise SpecError(tok.loc, f"crc '{name.text}' needs a reference such as @\"RFC 3720 §12.1\"")
+        self.expect_punct("{", " to open the CRC's parameters")
+        params = {}
+        while not self.is_punct("}"):
+            ptok = self.expect_ident("a CRC parameter (" + ", ".join(self.CRC_PARAMS) + ")")
+            if ptok.text not in self.CRC_PARAMS:
+                raise SpecError(ptok.loc, f"unknown CRC parameter '{ptok.text}' (expected one of {', '.join(self.CRC_PARAMS)})")
+            if ptok.text in params:
+                raise SpecError(ptok.loc, f"CRC parameter '{ptok.text}' given twice")
+            self.expect_punct("=", f" after '{ptok.text}'")
+            vtok = self.next()
+            if vtok.kind != "int":
+                raise SpecError(vtok.loc, f"CRC parameter '{ptok.text}' is a number")
+            params[ptok.text] = vtok.value
+            self.expect_punct(";", f" after the value of '{ptok.text}'")
+        self.expect_punct("}")
+        missing = [p for p in self.CRC_PARAMS if p not in params]
+        if missing:
+            raise SpecError(tok.loc, f"crc '{name.text}' lacks {', '.join(missing)}")
+        return Crc(name.text, ref, doc, params["width"], params["poly"], bool(params["reflected"]),
+                   params["init"], params["xorout"], params["check"], tok.loc)
 
     def parse_enum(self):
         tok = self.next()
@@ -317,6 +352,9 @@ class Checker:
             for e in layer.enums:
                 self.check_enum(e)
         for layer in self.layers:
+            for c in layer.crcs:
+                self.check_crc(c)
+        for layer in self.layers:
             for h in layer.headers:
                 self.declare(h.name, h, h.loc, lower=True)
                 self.check_header(h)
@@ -374,6 +412,22 @@ class Checker:
             prev = self.globals[name]
             raise SpecError(loc, f"'{name}' is already defined at {prev.loc}")
         self.globals[name] = item
+
+    def check_crc(self, c):
+        """A CRC's numbers must fit its width, and its check value must be what a bit-serial CRC
+        with these parameters gives for "123456789" (so a mistyped polynomial cannot pass)."""
+        self.declare(c.name, c, c.loc, lower=True)
+        if not 8 <= c.width <= 64:
+            raise SpecError(c.loc, f"crc '{c.name}': width {c.width} is outside 8..64")
+        top = 1 << c.width
+        for what in ("poly", "init", "xorout", "check"):
+            if getattr(c, what) >= top:
+                raise SpecError(c.loc, f"crc '{c.name}': {what} does not fit in {c.width} bits")
+        if c.poly % 2 == 0:
+            raise SpecError(c.loc, f"crc '{c.name}': poly must have the x^0 term (an odd number)")
+        got = crc_serial(c, b"123456789")
+        if got != c.check:
+            raise SpecError(c.loc, f"crc '{c.name}': check = {c.check:#x} but these parameters give {got:#x} for \"123456789\"")
 
     def check_enum(self, e):
         self.declare(e.name, e, e.loc, lower=True)
@@ -585,6 +639,28 @@ def _same_when(a, b):
     if a is None or b is None:
         return a is None and b is None
     return expr_text(a) == expr_text(b)
+
+
+def crc_serial(c, data):
+    """The CRC `c` (a model.Crc) of the octets `data`, one bit at a time (the definition)."""
+    width, top = c.width, 1 << c.width
+    poly = reflect(c.poly, width) if c.reflected else c.poly
+    reg = c.init
+    for octet in data:
+        for k in range(8):
+            if c.reflected:
+                bit = (octet >> k) & 1
+                reg = (reg >> 1) ^ poly if (reg ^ bit) & 1 else reg >> 1
+            else:
+                bit = (octet >> (7 - k)) & 1
+                msb = (reg >> (width - 1)) & 1
+                reg = ((reg << 1) % top) ^ poly if msb ^ bit else (reg << 1) % top
+    return reg ^ c.xorout
+
+
+def reflect(value, bits):
+    """value with its `bits` low bits in reverse order."""
+    return int(format(value, f"0{bits}b")[::-1], 2)
 
 
 def load(paths):

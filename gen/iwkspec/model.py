@@ -215,6 +215,23 @@ class Header:
 
 
 @dataclass
+class Crc:
+    """A cyclic redundancy check (`crc` item): the polynomial and conventions of a CRC that a layer
+    uses, e.g. MPA's CRC32c. Emitters (gen/hwgen/) derive their matrices from these numbers."""
+    name: str
+    ref: str
+    doc: str
+    width: int             # register bits
+    poly: int              # generator polynomial, normal (MSB-first) form, x^width term implied
+    reflected: bool        # data and register processed least-significant bit first
+    init: int              # register preset
+    xorout: int            # XORed into the register to give the CRC value
+    check: int             # CRC of the ASCII octets "123456789" (the catalogue check value)
+    loc: object
+    layer: object = None
+
+
+@dataclass
 class Layer:
     name: str
     ref: str
@@ -227,11 +244,15 @@ class Layer:
     machines: list = field(default_factory=list)    # iwkspec.machines.Machine
     composes: list = field(default_factory=list)    # iwkspec.machines.Compose
     streams: list = field(default_factory=list)     # iwkspec.streams.Stream
+    crcs: list = field(default_factory=list)        # Crc
 
 
 @dataclass
 class Spec:
     layers: list
+
+    def all_crcs(self):
+        return [c for layer in self.layers for c in layer.crcs]
 
     def all_headers(self):
         return [h for layer in self.layers for h in layer.headers]

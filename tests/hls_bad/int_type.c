@@ -1,0 +1,3 @@
+/* expect: type 'int' */
+#include <stdint.h>
+int f(int x) { return x + 1; }
