@@ -1,12 +1,12 @@
 /* librdmacm.so.1 over iwkit: rdma_cm's connection management (RDMACM_1.x of Debian 12's rdma-core
  * 44) on iwkit's (include/iwkit/verbs.h): iwk_connect, iwk_listen / iwk_get_request / iwk_accept /
  * iwk_reject, iwk_disconnect, iwk_qp_wait_closed. Events go through an event channel: a queue and
- * a pipe whose read end is the channel's fd (one octet per event, so poll() and O_NONBLOCK behave
- * as with rdma-core). iwkit's calls block; each connection has one thread that connects (active
+ * an eventfd in semaphore mode as the channel's fd (one count per event, so poll() and O_NONBLOCK
+ * behave as with rdma-core, and closing it does not wake a thread blocked in rdma_get_cm_event,
+ * as closing rdma-core's does not: rping ends with such a thread). iwkit's calls block; each connection has one thread that connects (active
  * side) and then waits for the connection to end, and each listening id one thread that takes
  * MPA Requests. The per-connection iWARP options come from the environment (README "rdma-core
  * applications"): IWKIT_PROFILE, IWKIT_MPA_REV, IWKIT_CRC, IWKIT_MARKERS, IWKIT_RTR. */
-#define _GNU_SOURCE /* pipe2 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <rdma/rdma_cma.h>
@@ -40,8 +41,7 @@ struct cm_event {
 };
 
 struct cm_channel {
-    struct rdma_event_channel ch; /* ch.fd: the pipe's read end */
-    int wfd;
+    struct rdma_event_channel ch; /* ch.fd: eventfd, EFD_SEMAPHORE */
     pthread_mutex_t lock;
     struct cm_event *head, *tail;
 };
@@ -106,13 +106,12 @@ struct rdma_event_channel *rdma_create_event_channel(void)
         return NULL;
     }
     struct cm_channel *c = calloc(1, sizeof *c);
-    int p[2];
-    if (c == NULL || pipe2(p, O_CLOEXEC) < 0) {
+    int fd = c != NULL ? eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE) : -1;
+    if (fd < 0) {
         free(c);
         return NULL;
     }
-    c->ch.fd = p[0];
-    c->wfd = p[1];
+    c->ch.fd = fd;
     pthread_mutex_init(&c->lock, NULL);
     return &c->ch;
 }
@@ -126,7 +125,6 @@ void rdma_destroy_event_channel(struct rdma_event_channel *channel)
         free(e);
     }
     close(c->ch.fd);
-    close(c->wfd);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -156,23 +154,20 @@ static void post_event(struct cm_id *id, struct rdma_cm_id *listen_id, enum rdma
         c->head = e;
     c->tail = e;
     pthread_mutex_unlock(&c->lock);
-    uint8_t one = 1;
-    if (write(c->wfd, &one, 1) < 0) { /* the pipe holds 64 KiB of events: cannot be full here */ }
+    uint64_t one = 1;
+    if (write(c->ch.fd, &one, sizeof one) < 0) { /* cannot overflow: one count per queued event */ }
 }
 
 int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_cm_event **event)
 {
     struct cm_channel *c = (struct cm_channel *)channel;
-    uint8_t b;
+    uint64_t one;
     ssize_t n;
     do
-        n = read(c->ch.fd, &b, 1); /* blocks unless the application set O_NONBLOCK */
+        n = read(c->ch.fd, &one, sizeof one); /* blocks unless the application set O_NONBLOCK */
     while (n < 0 && errno == EINTR);
-    if (n != 1) {
-        if (n == 0)
-            errno = ENODATA;
+    if (n != (ssize_t)sizeof one)
         return -1;
-    }
     pthread_mutex_lock(&c->lock);
     struct cm_event *e = c->head;
     c->head = e->next;
