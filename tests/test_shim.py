@@ -10,7 +10,8 @@
 3. perftest ib_{write,read,send}_{bw,lat} -R with the shim on both sides, and ib_*_bw against
    iwperf --perftest both ways;
 4. failures: rping to a port nobody listens on ends with RDMA_CM_EVENT_REJECTED; a killed rping
-   server leaves its client with DISCONNECTED and flushed completions, and the client exits.
+   server leaves its client with DISCONNECTED, and the client exits (rping frees its queue pair on
+   that event without printing its flushed completions: tests/test_shim_cm.c checks the flush).
 
 Every process is bounded by a timeout. In the ASan/UBSan build (IWK_SANITIZED) the sanitized
 libraries cannot be loaded by unmodified binaries (the ASan runtime must come first in the
@@ -147,7 +148,6 @@ def test_rping(run_wrap):
         if r:
             check(len(re.findall(r"^ping data: rdma-ping-\d+:", r[0], re.M)) == 10,
                   "rping %d B: client did not print 10 verified pings" % size)
-            check(len(re.findall(r"server ping data: rdma-ping-\d+:", r[1])) == 0 or True, "")
         print("rping shim<->shim %d B: %s" % (size, "ok" if r else "FAILED"), flush=True)
 
 
@@ -232,9 +232,9 @@ def test_killed_peer(run_wrap):
     took = time.time() - t0
     check(rc != "timeout", "killed peer: the client hung (killed after 30 s)")
     check("DISCONNECT" in out, "killed peer: the client saw no DISCONNECTED event: %s" % out[-800:])
-    check(re.search(r"status 5\b|WR_FLUSH|Flush", out, re.I) is not None,
-          "killed peer: no flushed completion (status 5 = IBV_WC_WR_FLUSH_ERR): %s" % out[-800:])
-    print("killed peer: client rc %s after %.2f s, DISCONNECTED and flushed" % (rc, took), flush=True)
+    flushed = re.search(r"cq flushed", out) is not None
+    print("killed peer: client rc %s %.2f s after the kill, DISCONNECTED%s" %
+          (rc, took, " and 'cq flushed'" if flushed else ""), flush=True)
 
 
 def main():
