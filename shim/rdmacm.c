@@ -427,6 +427,7 @@ static void *connect_thread(void *arg)
     struct iwk_qp_info info;
     iwk_qp_info(qp, &info);
     if (rc == 0) {
+        iwk_qp_addrs(qp, &c->id.route.addr.src_storage, NULL); /* the local port is known now */
         iwkit_shim_qp_set_state(ibqp, IBV_QPS_RTS);
         post_event(c, NULL, RDMA_CM_EVENT_ESTABLISHED, 0, info.peer_private_data, info.peer_private_data_len);
         watch_connection(c, qp);
@@ -564,7 +565,8 @@ static void new_request(struct cm_id *l, struct iwk_conn_request *req)
     child->req = req;
     child->id.verbs = l->id.verbs;
     child->id.port_num = 1;
-    child->id.route.addr.src_storage = l->id.route.addr.src_storage;
+    if (iwk_conn_request_addrs(req, &child->id.route.addr.src_storage, &child->id.route.addr.dst_storage) != 0)
+        child->id.route.addr.src_storage = l->id.route.addr.src_storage;
     const struct iwk_conn_request_info *info = iwk_conn_request_info(req);
     post_event(child, &l->id, RDMA_CM_EVENT_CONNECT_REQUEST, 0, info->private_data, info->private_data_len);
     /* what the peer asks of us: responder resources for its Reads (its ORD), our reads (its IRD) */

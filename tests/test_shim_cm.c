@@ -4,7 +4,8 @@
  *                 REJECTED with status -ECONNREFUSED, as the kernel's iw_cm reports it;
  *   listen_port0  rdma_listen on port 0, rdma_get_src_port reads the bound port back;
  *   nonblocking   an event channel with O_NONBLOCK: rdma_get_cm_event fails with EAGAIN;
- *   killed_peer   a forked client connects, Sends 64 octets and is killed with SIGKILL: the server
+ *   killed_peer   a forked client connects (the server's rdma_get_peer_addr is the client's
+ *                 rdma_get_local_addr, passed back through a pipe), Sends 64 octets and is killed with SIGKILL: the server
  *                 gets the Send through its completion channel (ibv_req_notify_cq, channel fd,
  *                 ibv_get_cq_event), then DISCONNECTED and its other posted receives flushed
  *                 (IBV_WC_WR_FLUSH_ERR), with no hang (every wait bounded).
@@ -186,7 +187,8 @@ static void client(uint16_t port, int go_fd, int done_fd)
         usleep(1000);
     if (wc.status != IBV_WC_SUCCESS)
         _exit(7);
-    if (write(done_fd, "c", 1) != 1)
+    struct sockaddr_in *local = (struct sockaddr_in *)rdma_get_local_addr(id);
+    if (write(done_fd, &local->sin_port, sizeof local->sin_port) != (ssize_t)sizeof local->sin_port)
         _exit(8);
     pause();
     _exit(0);
@@ -232,8 +234,15 @@ static int killed_peer(void)
               wc.byte_len == MSG && wc.wr_id == 100 && wc.qp_num == cid->qp->qp_num,
           "Send completion: status %d opcode %d len %u", wc.status, wc.opcode, wc.byte_len);
     CHECK(memcmp(s.buf[0], "kkkkkkkk", 8) == 0, "Send payload");
-    char b;
-    CHECK(read(done[0], &b, 1) == 1, "client did not report");
+    in_port_t client_port;
+    CHECK(read(done[0], &client_port, sizeof client_port) == (ssize_t)sizeof client_port, "client did not report");
+    const struct sockaddr_in *peer = (const struct sockaddr_in *)rdma_get_peer_addr(cid);
+    const struct sockaddr_in *mine = (const struct sockaddr_in *)rdma_get_local_addr(cid);
+    CHECK(peer->sin_family == AF_INET && client_port != 0 && peer->sin_port == client_port &&
+              peer->sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+          "rdma_get_peer_addr: port %u, the client's local port %u", ntohs(peer->sin_port), ntohs(client_port));
+    CHECK(mine->sin_port == htons(port) && rdma_get_src_port(cid) == htons(port) && rdma_get_dst_port(cid) == client_port,
+          "rdma_get_local_addr / src / dst port on the accepted id");
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     CHECK(next_event(ch, NULL, NULL) == RDMA_CM_EVENT_DISCONNECTED, "DISCONNECTED after the peer was killed");
