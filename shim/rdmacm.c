@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -582,13 +581,11 @@ static void new_request(struct cm_id *l, struct iwk_conn_request *req)
 static void *listen_thread(void *arg)
 {
     struct cm_id *l = arg;
-    int fd = iwk_listener_fd(l->listener);
+    /* iwk_get_request keeps every half-received Request across calls: short waits keep the thread
+     * responsive to rdma_destroy_id without losing a connection */
     while (!atomic_load(&l->stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, CM_POLL_MS) <= 0)
-            continue;
         struct iwk_conn_request *req;
-        if (iwk_get_request(l->listener, 10000, &req) == 0)
+        if (iwk_get_request(l->listener, CM_POLL_MS, &req) == 0)
             new_request(l, req);
     }
     return NULL;
