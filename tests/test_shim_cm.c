@@ -5,7 +5,8 @@
  *   listen_port0  rdma_listen on port 0, rdma_get_src_port reads the bound port back;
  *   nonblocking   an event channel with O_NONBLOCK: rdma_get_cm_event fails with EAGAIN;
  *   killed_peer   a forked client connects (the server's rdma_get_peer_addr is the client's
- *                 rdma_get_local_addr, passed back through a pipe), Sends 64 octets and is killed with SIGKILL: the server
+ *                 rdma_get_local_addr, passed back through a pipe), Sends 64 octets inline from
+ *                 unregistered memory and is killed with SIGKILL: the server
  *                 gets the Send through its completion channel (ibv_req_notify_cq, channel fd,
  *                 ibv_get_cq_event), then DISCONNECTED and its other posted receives flushed
  *                 (IBV_WC_WR_FLUSH_ERR), with no hang (every wait bounded).
@@ -95,7 +96,7 @@ static int make_qp(struct rdma_cm_id *id, struct qp_set *s)
     CHECK(s->pd && s->cc && s->cq && s->mr, "pd/channel/cq/mr: %s", strerror(errno));
     struct ibv_qp_init_attr qa = {.send_cq = s->cq, .recv_cq = s->cq, .qp_type = IBV_QPT_RC,
                                   .cap = {.max_send_wr = 8, .max_recv_wr = NRECV, .max_send_sge = 1,
-                                          .max_recv_sge = 1}};
+                                          .max_recv_sge = 1, .max_inline_data = MSG}};
     CHECK(rdma_create_qp(id, s->pd, &qa) == 0, "rdma_create_qp: %s", strerror(errno));
     return 0;
 }
@@ -176,16 +177,18 @@ static void client(uint16_t port, int go_fd, int done_fd)
     struct rdma_conn_param cp = {.responder_resources = 1, .initiator_depth = 1};
     if (rdma_connect(id, &cp) != 0 || next_event(ch, NULL, NULL) != RDMA_CM_EVENT_ESTABLISHED)
         _exit(5);
-    memset(s.buf[0], 'k', MSG);
-    struct ibv_sge sge = {.addr = (uintptr_t)s.buf[0], .length = MSG, .lkey = s.mr->lkey};
+    /* an inline Send from memory that is not registered: the shim copies it */
+    char inl[MSG];
+    memset(inl, 'k', MSG);
+    struct ibv_sge sge = {.addr = (uintptr_t)inl, .length = MSG, .lkey = 0};
     struct ibv_send_wr wr = {.wr_id = 7, .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
-                             .send_flags = IBV_SEND_SIGNALED}, *bad;
+                             .send_flags = IBV_SEND_SIGNALED | IBV_SEND_INLINE}, *bad;
     struct ibv_wc wc;
     if (ibv_post_send(id->qp, &wr, &bad) != 0)
         _exit(6);
     for (int i = 0; i < WAIT_MS && ibv_poll_cq(s.cq, 1, &wc) == 0; i++)
         usleep(1000);
-    if (wc.status != IBV_WC_SUCCESS)
+    if (wc.status != IBV_WC_SUCCESS || wc.opcode != IBV_WC_SEND || wc.wr_id != 7)
         _exit(7);
     struct sockaddr_in *local = (struct sockaddr_in *)rdma_get_local_addr(id);
     if (write(done_fd, &local->sin_port, sizeof local->sin_port) != (ssize_t)sizeof local->sin_port)
