@@ -196,6 +196,38 @@ static int shim_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struc
 static int shim_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 static int shim_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 
+/* Every ibv_context of the process shares one iwkit context (one progress thread, one IWKIT_PCAP
+ * recording): an application's own ibv_open_device and librdmacm's meet on the same connections. */
+static pthread_mutex_t iwk_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct iwk_context *iwk_shared;
+static uint32_t iwk_shared_users;
+
+static int shared_context_get(struct iwk_context **out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&iwk_shared_lock);
+    if (iwk_shared_users == 0) {
+        struct iwk_context_attr attr = {.pcap_path = getenv("IWKIT_PCAP"), .flags = 0};
+        rc = iwk_context_open(&attr, &iwk_shared);
+    }
+    if (rc == 0) {
+        iwk_shared_users++;
+        *out = iwk_shared;
+    }
+    pthread_mutex_unlock(&iwk_shared_lock);
+    return rc;
+}
+
+static void shared_context_put(void)
+{
+    pthread_mutex_lock(&iwk_shared_lock);
+    if (--iwk_shared_users == 0) {
+        iwk_context_close(iwk_shared);
+        iwk_shared = NULL;
+    }
+    pthread_mutex_unlock(&iwk_shared_lock);
+}
+
 struct ibv_context *ibv_open_device(struct ibv_device *device)
 {
     if (device != &shim_device) {
@@ -207,8 +239,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *device)
         errno = ENOMEM;
         return NULL;
     }
-    struct iwk_context_attr attr = {.pcap_path = getenv("IWKIT_PCAP"), .flags = 0};
-    int rc = iwk_context_open(&attr, &c->iwk);
+    int rc = shared_context_get(&c->iwk);
     if (rc < 0) {
         free(c);
         errno = -rc;
@@ -231,7 +262,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *device)
 int ibv_close_device(struct ibv_context *context)
 {
     struct shim_context *c = (struct shim_context *)context;
-    iwk_context_close(c->iwk);
+    shared_context_put();
     if (c->ibv.async_fd >= 0)
         close(c->ibv.async_fd);
     pthread_mutex_destroy(&c->ibv.mutex);

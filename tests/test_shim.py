@@ -7,8 +7,9 @@
    the check can fail);
 2. rping -s / rping -c -C 10 -v -V over the shim on both sides, 64, 4000 and 65000 octets; and
    each side against iwping --rping (the shim client's IWKIT_PCAP capture decoded by iwdump);
-3. perftest ib_{write,read,send}_{bw,lat} -R with the shim on both sides, and ib_*_bw against
-   iwperf --perftest both ways;
+3. perftest ib_{write,read,send}_{bw,lat} -R with the shim on both sides (the client's capture,
+   both of perftest's connections, decoded by iwdump), and ib_*_bw against iwperf --perftest both
+   ways;
 4. failures: rping to a port nobody listens on ends with RDMA_CM_EVENT_REJECTED; a killed rping
    server leaves its client with DISCONNECTED, and the client exits (rping frees its queue pair on
    that event without printing its flushed completions: tests/test_shim_cm.c checks the flush).
@@ -178,12 +179,18 @@ def bw_line(out):
     return m
 
 
-def test_perftest(run_wrap, iters):
+def test_perftest(run_wrap, iters, iwdump, tmp):
     for t in ("ib_write_bw", "ib_read_bw", "ib_send_bw", "ib_write_lat", "ib_read_lat", "ib_send_lat"):
         port = free_port()
         args = ["-R", "-p", str(port), "-n", str(iters)]
-        r = pair(run_wrap + [t] + args, run_wrap + [t] + args + ["127.0.0.1"], port, "%s -R shim<->shim" % t)
+        pcap = os.path.join(tmp, "%s.pcap" % t)
+        r = pair(run_wrap + [t] + args, run_wrap + [t] + args + ["127.0.0.1"], port, "%s -R shim<->shim" % t,
+                 env_c=dict(os.environ, IWKIT_PCAP=pcap))
         if r:
+            # perftest's control connection and its test connection, in the one recording of the process
+            p = subprocess.run([iwdump, "--summary", pcap], capture_output=True, text=True, timeout=T)
+            check(p.returncode == 0 and re.search(r"2 MPA connection\(s\), 0 error\(s\), 0 warning\(s\)", p.stderr),
+                  "%s: iwdump of the client's capture: rc %d %s" % (t, p.returncode, p.stderr[-400:]))
             check(re.search(r"Device\s+:\s+iwk0", r[0]) and re.search(r"Transport type\s+:\s+IW", r[0]),
                   "%s: not on the iwkit device" % t)
             check(re.search(r"#bytes", r[0]), "%s: no result table" % t)
@@ -259,7 +266,7 @@ def main():
         test_devinfo(run_wrap, a.shim_dir)
         test_rping(run_wrap)
         test_rping_iwping(run_wrap, a.iwping, a.iwdump, tmp)
-        test_perftest(run_wrap, a.iters)
+        test_perftest(run_wrap, a.iters, a.iwdump, tmp)
         test_perftest_iwperf(run_wrap, a.iwperf, a.iters)
         test_closed_port(run_wrap)
         test_killed_peer(run_wrap)
