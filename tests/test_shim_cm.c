@@ -202,6 +202,7 @@ static int killed_peer(void)
     uint16_t port = free_port();
     int go[2], done[2];
     CHECK(port != 0 && pipe(go) == 0 && pipe(done) == 0, "port/pipes");
+    fflush(stdout);
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0)
@@ -280,9 +281,10 @@ int main(int argc, char **argv)
         if (strcmp(which, "all") != 0 && strcmp(which, cases[i].name) != 0)
             continue;
         /* each case in its own process: the stack of one never leaks into the next */
+        fflush(stdout);
         pid_t pid = fork();
         if (pid == 0)
-            _exit(cases[i].fn() == 0 && failures == 0 ? 0 : 1);
+            exit(cases[i].fn() == 0 && failures == 0 ? 0 : 1); /* exit: LeakSanitizer runs */
         int st = 0;
         waitpid(pid, &st, 0);
         int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
