@@ -5,10 +5,11 @@ set -eu
 # qemu-system-x86 busybox-static cpio kmod: the siw lab VM of the interop suite (its kernel
 # headers and compiler come with ../shared/siw-lab/build-siw.sh, for the kernel Debian ships)
 # libibverbs-dev librdmacm-dev rdmacm-utils ibverbs-utils perftest: shim/ (its headers) and the
-# unmodified rdma-core applications its tests run over it
+# unmodified rdma-core applications its tests run over it (strace: that ibv_devinfo opens no
+# sysfs RDMA class, /dev/infiniband or RDMA netlink over the shim)
 pkgs="meson ninja-build gcc pkg-config python3 libisal-dev libpcap-dev libcmocka-dev \
 frama-c-base why3 cvc4 z3 tshark tcpdump spin graphviz qemu-system-x86 busybox-static cpio kmod \
-libibverbs-dev librdmacm-dev rdmacm-utils ibverbs-utils perftest"
+libibverbs-dev librdmacm-dev rdmacm-utils ibverbs-utils perftest strace"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
