@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -724,14 +725,26 @@ static void wc_convert(const struct iwk_wc *in, struct ibv_wc *out)
     }
 }
 
+/* An application that finds its CQ empty is usually spinning on it (perftest, rping's poll mode):
+ * it receives in its own thread what has arrived for the CQ's queue pairs (iwk_cq_progress, no
+ * wait), and when there is still nothing it yields its core, which the progress thread may need.
+ * Measured in adjacent runs on the loaded 2-core machine (README): ib_read_bw 4 KiB 9-37 -> 177-213
+ * MB/s, ib_write_bw 64 KiB 94-208 -> 242-552 MB/s. */
 static int shim_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
     enum { BATCH = 32 };
+    struct iwk_cq *icq = ((struct shim_cq *)cq)->iwk;
     struct iwk_wc w[BATCH];
     int done = 0;
     while (done < n) {
         int want = n - done < BATCH ? n - done : BATCH;
-        int got = iwk_cq_poll(((struct shim_cq *)cq)->iwk, want, w);
+        int got = iwk_cq_poll(icq, want, w);
+        if (got == 0 && done == 0) {
+            if (iwk_cq_progress(icq, 0) > 0)
+                got = iwk_cq_poll(icq, want, w);
+            else
+                sched_yield();
+        }
         if (got < 0)
             return done > 0 ? done : -1;
         for (int i = 0; i < got; i++)
