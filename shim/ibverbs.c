@@ -726,10 +726,11 @@ static void wc_convert(const struct iwk_wc *in, struct ibv_wc *out)
 }
 
 /* An application that finds its CQ empty is usually spinning on it (perftest, rping's poll mode):
- * it receives in its own thread what has arrived for the CQ's queue pairs (iwk_cq_progress, no
- * wait), and when there is still nothing it yields its core, which the progress thread may need.
- * Measured in adjacent runs on the loaded 2-core machine (README): ib_read_bw 4 KiB 9-37 -> 177-213
- * MB/s, ib_write_bw 64 KiB 94-208 -> 242-552 MB/s. */
+ * it yields its core, which the progress thread that receives for it may need. Measured in
+ * adjacent runs on the loaded 2-core machine: ib_read_bw 4 KiB 8-37 -> 29-86 MB/s, ib_write_bw
+ * 64 KiB 94-208 -> 187-488 MB/s. Receiving in the caller's thread instead (iwk_cq_progress(cq, 0)
+ * on an empty CQ) did better still (177-213 and 242-552) but crashed rping and ib_read_lat
+ * (SIGSEGV) in 2 of 13 runs: not used until that is understood. */
 static int shim_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
     enum { BATCH = 32 };
@@ -739,12 +740,8 @@ static int shim_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
     while (done < n) {
         int want = n - done < BATCH ? n - done : BATCH;
         int got = iwk_cq_poll(icq, want, w);
-        if (got == 0 && done == 0) {
-            if (iwk_cq_progress(icq, 0) > 0)
-                got = iwk_cq_poll(icq, want, w);
-            else
-                sched_yield();
-        }
+        if (got == 0 && done == 0)
+            sched_yield();
         if (got < 0)
             return done > 0 ? done : -1;
         for (int i = 0; i < got; i++)
