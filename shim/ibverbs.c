@@ -729,8 +729,9 @@ static void wc_convert(const struct iwk_wc *in, struct ibv_wc *out)
  * it yields its core, which the progress thread that receives for it may need. Measured in
  * adjacent runs on the loaded 2-core machine: ib_read_bw 4 KiB 8-37 -> 29-86 MB/s, ib_write_bw
  * 64 KiB 94-208 -> 187-488 MB/s. Receiving in the caller's thread instead (iwk_cq_progress(cq, 0)
- * on an empty CQ) did better still (177-213 and 242-552) but crashed rping and ib_read_lat
- * (SIGSEGV) in 2 of 13 runs: not used until that is understood. */
+ * on an empty CQ) did better still (177-213 and 242-552), but in one run of suite shim rping
+ * (65000 B) and ib_read_lat crashed with SIGSEGV (not seen in 14 further runs of the two): not
+ * used until that is understood. */
 static int shim_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
     enum { BATCH = 32 };
