@@ -344,6 +344,9 @@ struct iwk_qp {
     int rx_closed;
 };
 
+/* getsockname / getpeername of a connection's socket (iwk_qp_addrs, iwk_conn_request_addrs). */
+int iwk_socket_addrs(int fd, struct sockaddr_storage *local, struct sockaddr_storage *peer);
+
 /* Called by mpa_conn.c once MPA setup reached FPDU mode on a connected socket. `first_tx`:
  * the RTR or zero-length FPDU the MPA machine asked to send first (0: none). */
 int iwk_qp_start(struct iwk_qp *qp, int fd, const struct iwk_qp_info *neg, int responder_waits,

@@ -801,6 +801,12 @@ const struct iwk_conn_request_info *iwk_conn_request_info(const struct iwk_conn_
     return &r->info;
 }
 
+int iwk_conn_request_addrs(const struct iwk_conn_request *r, struct sockaddr_storage *local,
+                           struct sockaddr_storage *peer)
+{
+    return iwk_socket_addrs(r->fd, local, peer);
+}
+
 static void responder_config(struct iwk_mpa_responder *m, const struct iwk_conn_param *p)
 {
     iwk_mpa_responder_init(m);

@@ -634,6 +634,28 @@ int iwk_qp_wait_closed(struct iwk_qp *qp, int timeout_ms)
     return rc;
 }
 
+int iwk_socket_addrs(int fd, struct sockaddr_storage *local, struct sockaddr_storage *peer)
+{
+    if (fd < 0)
+        return -ENOTCONN;
+    socklen_t l = sizeof *local;
+    if (local != NULL && getsockname(fd, (struct sockaddr *)local, &l) < 0)
+        return -errno;
+    l = sizeof *peer;
+    if (peer != NULL && getpeername(fd, (struct sockaddr *)peer, &l) < 0)
+        return -errno;
+    return 0;
+}
+
+int iwk_qp_addrs(const struct iwk_qp *qp, struct sockaddr_storage *local, struct sockaddr_storage *peer)
+{
+    struct iwk_qp *q = (struct iwk_qp *)(uintptr_t)qp;
+    pthread_mutex_lock(&q->lock);
+    int rc = iwk_socket_addrs(q->fd, local, peer);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
 int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out)
 {
     struct iwk_qp *q = (struct iwk_qp *)(uintptr_t)qp;

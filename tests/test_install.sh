@@ -39,4 +39,13 @@ C
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror "$dest/consumer.c" -o "$dest/consumer" $flags -Wl,-rpath,"$libdir"
 "$dest/consumer"
+# shim/ (when built): <libdir>/iwkit/ and the iwkit-run wrapper; unmodified ibv_devinfo lists iwk0
+shim=$(find "$dest" -path '*/iwkit/libibverbs.so.1' | head -n 1)
+if [ -n "$shim" ] && command -v ibv_devinfo >/dev/null; then
+    run=$(find "$dest" -path '*/bin/iwkit-run' | head -n 1)
+    [ -n "$run" ] || { echo "FAIL: iwkit-run not installed"; exit 1; }
+    IWKIT_SHIM_DIR=$(dirname "$shim") "$run" ibv_devinfo -l | grep -q iwk0 ||
+        { echo "FAIL: ibv_devinfo over the installed shim does not list iwk0"; exit 1; }
+    echo "installed shim: ibv_devinfo -l lists iwk0"
+fi
 echo "1 passed, 0 failed"

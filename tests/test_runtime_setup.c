@@ -185,6 +185,41 @@ static void test_socket_buffer(void **state)
     server_close(&s);
 }
 
+/* iwk_conn_request_addrs and iwk_qp_addrs give the connection's TCP endpoints: the request's peer
+ * is the raw client's socket, and the QP reports the same pair once it owns the socket. */
+static void test_addresses(void **state)
+{
+    (void)state;
+    struct server s;
+    server_open(&s);
+    struct sockaddr_storage l0, p0;
+    assert_int_equal(iwk_qp_addrs(s.qp, &l0, &p0), -ENOTCONN);
+    int fd = raw_connect(iwk_listener_port(s.l));
+    struct sockaddr_in mine;
+    socklen_t ml = sizeof mine;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&mine, &ml), 0);
+    send_request(fd);
+    struct iwk_conn_request *req = NULL;
+    assert_int_equal(iwk_get_request(s.l, 5000, &req), 0);
+    assert_int_equal(iwk_conn_request_addrs(req, &l0, &p0), 0);
+    const struct sockaddr_in *l = (const struct sockaddr_in *)&l0, *p = (const struct sockaddr_in *)&p0;
+    assert_int_equal(l->sin_family, AF_INET);
+    assert_int_equal(ntohs(l->sin_port), iwk_listener_port(s.l));
+    assert_int_equal(p->sin_port, mine.sin_port);
+    assert_int_equal(p->sin_addr.s_addr, mine.sin_addr.s_addr);
+    struct iwk_conn_param cp;
+    assert_int_equal(iwk_conn_param_profile(&cp, "rfc"), 0);
+    assert_int_equal(iwk_accept(req, s.qp, &cp), 0);
+    struct sockaddr_storage l1, p1;
+    assert_int_equal(iwk_qp_addrs(s.qp, &l1, NULL), 0);
+    assert_int_equal(iwk_qp_addrs(s.qp, NULL, &p1), 0);
+    assert_memory_equal(&l1, &l0, sizeof(struct sockaddr_in));
+    assert_memory_equal(&p1, &p0, sizeof(struct sockaddr_in));
+    close(fd);
+    assert_int_equal(iwk_qp_wait_closed(s.qp, 5000), 0);
+    server_close(&s);
+}
+
 /* A client that sends half a Request and then nothing does not hold up the next one: iwk_get_request
  * serves every pending connection at once (the silent one is dropped after its own timeout). */
 static void test_slow_client_does_not_block(void **state)
@@ -214,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_no_rtr_times_out),
         cmocka_unit_test(test_write_rtr_connects),
         cmocka_unit_test(test_socket_buffer),
+        cmocka_unit_test(test_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

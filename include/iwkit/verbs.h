@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -280,6 +281,12 @@ struct iwk_qp_info {
 int iwk_qp_info(const struct iwk_qp *qp, struct iwk_qp_info *out);
 /* Waits until the QP leaves RTS/CLOSING (peer closed or error), up to timeout_ms. */
 int iwk_qp_wait_closed(struct iwk_qp *qp, int timeout_ms);
+
+/* The TCP endpoints of a connection (the socket's getsockname / getpeername; a listener's request
+ * before it is answered): 0, or -ENOTCONN when the QP has no socket. Either pointer may be NULL. */
+int iwk_qp_addrs(const struct iwk_qp *qp, struct sockaddr_storage *local, struct sockaddr_storage *peer);
+int iwk_conn_request_addrs(const struct iwk_conn_request *r, struct sockaddr_storage *local,
+                           struct sockaddr_storage *peer);
 
 /* Extra errno-style codes (negative values are returned). */
 #define IWK_ECONNREJECTED 1001
