@@ -3,6 +3,7 @@
 
     iwkgen.py --check SPEC...                      load and check only
     iwkgen.py --c-out DIR [--docs-out DIR] SPEC...  write iwk_status.[ch], iwk_<layer>.[ch], docs
+    iwkgen.py --lua-out DIR SPEC...                 write iwkit.lua, the Wireshark dissector
 
 Pipeline: load (gen/iwkspec/loader.py) -> check -> typed model (gen/iwkspec/model.py) -> emitters
 (gen/emitters/). The same specs always give byte-identical output. Standard library only.
@@ -21,6 +22,7 @@ from emitters import emit_c, emit_catalog, emit_docs  # noqa: E402
 from emitters import emit_fsm_c, emit_fsm_docs, emit_promela, emit_dot  # noqa: E402
 from emitters import emit_stream_c  # noqa: E402
 from emitters import emit_fuzz  # noqa: E402
+from emitters import emit_lua  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -41,6 +43,7 @@ def main(argv=None):
     ap.add_argument("--check", action="store_true", help="only load and check the specs")
     ap.add_argument("--c-out", help="directory for generated C")
     ap.add_argument("--docs-out", help="directory for generated Markdown")
+    ap.add_argument("--lua-out", help="directory for the Wireshark Lua dissector iwkit.lua")
     ap.add_argument("--promela-out", help="directory for Promela models (one per compose item)")
     ap.add_argument("--fuzz-out", help="directory for fuzz/'s model header and dictionary (iwk_fuzz_model.h, iwkit.dict)")
     ap.add_argument("--machines-out", help="directory for machine pictures (.dot) and truth tables (.md)")
@@ -88,6 +91,14 @@ def main(argv=None):
             text = emit_fsm_docs.emit_layer(layer, src) if layer.machines else emit_docs.emit_layer(layer, src)
             write_if_changed(os.path.join(args.docs_out, f"{layer.name}.md"), text)
         write_if_changed(os.path.join(args.docs_out, "README.md"), emit_docs.emit_index(spec, names))
+    if args.lua_out:
+        try:
+            text = emit_lua.emit_lua(spec, names)
+        except emit_lua.LuaEmitError as err:
+            print(f"iwkgen: error: --lua-out: {err}", file=sys.stderr)
+            return 1
+        os.makedirs(args.lua_out, exist_ok=True)
+        write_if_changed(os.path.join(args.lua_out, "iwkit.lua"), text)
     if args.mutate:
         try:
             emit_promela.mutate(spec, args.mutate)
