@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .lexer import SpecError
+from .machines import _tail
 from .model import Const, Header, Name, Num, expr_const_value, expr_names
 
 
@@ -66,14 +67,6 @@ class Stream:
 
 
 ORIGINS = ("length_field", "pdu_start")
-
-
-def _tail(p):
-    ref = p.optional_ref()
-    doc = p.optional_doc()
-    if ref is None and doc:
-        ref = p.optional_ref()
-    return ref, doc
 
 
 def parse_stream(p):
